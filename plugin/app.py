@@ -1,0 +1,55 @@
+"""The Flask application factory. Serve it with gunicorn: `gunicorn 'plugin.app:create_app()'`."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, jsonify
+
+from plugin.crypto import Vault
+from plugin.db import init_db, make_engine, make_sessionmaker
+from plugin.redis_server import connect
+from plugin.settings import Settings
+from plugin.state import close_db, get_db, get_redis
+
+
+def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | None = None) -> Flask:
+    """Build the web app. Settings default to the environment; Redis to REDIS_URL or the embedded one."""
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_webhook_bytes,
+        COPYDESK=settings,
+    )
+    engine = make_engine(settings.sqlalchemy_url)
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    init_db(engine)
+    app.extensions["copydesk_engine"] = engine
+    app.extensions["copydesk_sessionmaker"] = make_sessionmaker(engine)
+    app.extensions["copydesk_redis"] = redis_client or connect(settings.redis_url, settings.instance_path)
+    app.extensions["copydesk_vault"] = Vault(settings.secret_key)
+    app.teardown_appcontext(close_db)
+
+    from plugin import webhooks
+
+    app.register_blueprint(webhooks.bp)
+
+    @app.get("/healthz")
+    def healthz():
+        checks = {}
+        try:
+            checks["redis"] = bool(get_redis().ping())
+        except redis.RedisError:
+            checks["redis"] = False
+        try:
+            get_db().connection()
+            checks["database"] = True
+        except Exception:  # noqa: BLE001 - any failure means unhealthy
+            checks["database"] = False
+        ok = all(checks.values())
+        return jsonify(ok=ok, **checks), 200 if ok else 503
+
+    return app

@@ -1,0 +1,139 @@
+"""The `copydesk` command: servers, the demo, a quick generation, shops and drafts.
+
+Heavy modules (gunicorn, the worker, the model) are imported only by the subcommand that runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from plugin.errors import CopydeskError
+
+SERVERS = {"web": 8000, "devstore": 8001}
+
+
+def _server_args(parser: argparse.ArgumentParser, port: int) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=port, help=f"port to listen on (default {port})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="copydesk", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    web = sub.add_parser("web", help="serve the web app (webhooks, health) with gunicorn")
+    _server_args(web, SERVERS["web"])
+    web.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+
+    worker = sub.add_parser("worker", help="run an RQ worker (holds the model for the generate queue)")
+    worker.add_argument("--queues", default="generate,publish,default",
+                        help="comma-separated queues in priority order (default generate,publish,default)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+
+    store = sub.add_parser("devstore", help="run the local store emulator (Shopify + WooCommerce)")
+    _server_args(store, SERVERS["devstore"])
+    store.add_argument("--no-seed", action="store_true", help="start without the sample products")
+
+    demo = sub.add_parser("demo", help="run everything locally on the embedded defaults")
+    _server_args(demo, SERVERS["web"])
+    demo.add_argument("--store-port", type=int, default=SERVERS["devstore"])
+    demo.add_argument("--auto-publish", choices=("woocommerce", "all", "none"), default="woocommerce",
+                      help="which demo stores publish drafts without approval (default woocommerce)")
+    demo.add_argument("--until-drafts", type=int, default=0,
+                      help="stop once this many drafts exist (0: run until Ctrl-C)")
+
+    gen = sub.add_parser("generate", help="print copy for one product, without Redis or a store")
+    gen.add_argument("--title", required=True)
+    gen.add_argument("--attr", action="append", default=[], metavar="NAME=VALUE", help="an attribute; repeatable")
+    gen.add_argument("--category", default="")
+    gen.add_argument("--tag", action="append", default=[])
+    gen.add_argument("--description", default="", help="existing description (plain text)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--json", action="store_true", help="print JSON")
+
+    shop = sub.add_parser("shop", help="connect and configure stores")
+    shop_sub = shop.add_subparsers(dest="shop_command", required=True)
+    add = shop_sub.add_parser("add", help="connect a store with a Shopify token or WooCommerce REST keys")
+    add.add_argument("--platform", choices=("shopify", "woocommerce"), required=True)
+    add.add_argument("--domain", help="Shopify: NAME.myshopify.com")
+    add.add_argument("--url", help="WooCommerce: the store URL (https://..., or http:// for a local store)")
+    add.add_argument("--token", help="Shopify: Admin API access token (custom app)")
+    add.add_argument("--consumer-key")
+    add.add_argument("--consumer-secret")
+    add.add_argument("--webhook-secret", help="the secret the store signs webhooks with")
+    add.add_argument("--api-url", default="", help=argparse.SUPPRESS)  # a local emulator in place of Shopify
+    add.add_argument("--auto-publish", action="store_true", help="publish drafts without approval")
+    shop_sub.add_parser("list", help="list connected stores")
+    sset = shop_sub.add_parser("set", help="change a store's settings")
+    sset.add_argument("domain")
+    sset.add_argument("changes", nargs="+", metavar="KEY=VALUE")
+
+    drafts = sub.add_parser("drafts", help="review drafts")
+    d_sub = drafts.add_subparsers(dest="drafts_command", required=True)
+    dl = d_sub.add_parser("list")
+    dl.add_argument("--status", default="")
+    dl.add_argument("--shop", default="")
+    dl.add_argument("--limit", type=int, default=50)
+    for name in ("show", "approve"):
+        d_sub.add_parser(name).add_argument("id", type=int)
+    rej = d_sub.add_parser("reject")
+    rej.add_argument("id", type=int)
+    rej.add_argument("--reason", required=True)
+
+    rds = sub.add_parser("redis", help="the embedded redis-server (when REDIS_URL is unset)")
+    rds.add_argument("action", choices=("start", "stop", "status"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args) or 0
+    except CopydeskError as err:
+        print(f"copydesk: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, LookupError) as err:
+        print(f"copydesk: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args) -> int | None:
+    from plugin.settings import Settings
+
+    if args.command == "devstore":
+        from devstore.server import main as store_main
+
+        return store_main(args.host, args.port, seed=not args.no_seed)
+    if args.command == "generate":
+        from plugin.commands import generate
+
+        return generate(Settings.from_env(need_secrets=False), args)
+    if args.command == "demo":
+        from plugin.demo import run_demo
+
+        return run_demo(args)
+    settings = Settings.from_env()
+    if args.command == "web":
+        return _web(settings, args)
+    if args.command == "worker":
+        from worker.main import run
+
+        queues = tuple(q.strip() for q in args.queues.split(",") if q.strip())
+        return 0 if run(settings, queues, burst=args.burst) else 1
+    from plugin import commands
+
+    return getattr(commands, args.command)(settings, args)
+
+
+def _web(settings, args) -> None:
+    from plugin.redis_server import connect
+
+    connect(settings.redis_url, settings.instance_path).ping()  # start the embedded server once, up front
+    argv = [sys.executable, "-m", "gunicorn", "--bind", f"{args.host}:{args.port}",
+            "--workers", str(args.workers), "--access-logfile", "-", "--timeout", "30",
+            "plugin.app:create_app()"]
+    os.execv(sys.executable, argv)

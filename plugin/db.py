@@ -1,0 +1,136 @@
+"""The database: schema and sessions (SQLAlchemy 2.x; SQLite by default, PostgreSQL by URL).
+
+Durable state only: shops and their encrypted credentials, what we last saw of each product, drafts
+with everything needed to reproduce them, and the audit log. Short-lived state (delivery dedupe,
+own-write markers, locks) lives in Redis.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+DRAFT_STATUSES = ("pending", "approved", "published", "rejected", "stale", "failed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON, list: JSON}
+
+
+class Shop(Base):
+    __tablename__ = "shops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    """Shopify: `name.myshopify.com`. WooCommerce: the store URL without scheme or trailing slash."""
+    api_url: Mapped[str] = mapped_column(String(500), default="")
+    """Where the store's API lives: the WooCommerce site URL, or an override for Shopify's."""
+    credentials: Mapped[bytes] = mapped_column(LargeBinary)
+    """Encrypted JSON (plugin.crypto.Vault); never stored in the clear."""
+    settings: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class ProductState(Base):
+    """What we last knew of a product, refreshed by update webhooks, for stale-draft detection."""
+
+    __tablename__ = "product_states"
+    __table_args__ = (UniqueConstraint("shop_id", "product_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    product_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    has_copy: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Draft(Base):
+    __tablename__ = "drafts"
+    __table_args__ = (
+        # One draft per product, input and seed: a duplicate or retried job cannot make a second one.
+        UniqueConstraint("shop_id", "kind", "product_id", "input_hash", "seed", name="uq_draft_input"),
+        Index("ix_drafts_shop_status", "shop_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30), default="product_copy")
+    product_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    fields: Mapped[dict] = mapped_column(default=dict)
+    """The proposed copy: description_html, short_description, seo_title, seo_description."""
+    previous: Mapped[dict] = mapped_column(default=dict)
+    """The store's copy when the draft was made (restored by `drafts restore`)."""
+    input_snapshot: Mapped[dict] = mapped_column(default=dict)
+    input_hash: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str] = mapped_column(String(255), default="")
+    model_revision: Mapped[str] = mapped_column(String(64), default="")
+    adapter: Mapped[str] = mapped_column(String(255), default="")
+    prompt_version: Mapped[str] = mapped_column(String(64), default="")
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    checks: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), default=None)
+    draft_id: Mapped[int | None] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"), default=None)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (web) don't block the writer (worker)
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def init_db(engine: Engine) -> None:
+    """Create missing tables (idempotent)."""
+    Base.metadata.create_all(engine)

@@ -1,0 +1,168 @@
+"""The one interface every store platform implements, over normalised dataclasses.
+
+Raw platform JSON never leaves an adapter module: the rest of Copydesk sees `Product`, `CopyFields`
+and `WebhookEvent`, and talks to a store through a `StoreAdapter`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+
+import requests
+
+COPY_FIELDS = ("description_html", "short_description", "seo_title", "seo_description")
+SEO_TITLE_MAX = 70
+SEO_DESCRIPTION_MAX = 160
+_ID = re.compile(r"^[0-9]{1,20}$")
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def check_id(value: object, what: str = "id") -> str:
+    """A store resource id as a string of digits, or ValueError: ids reach URLs and Redis keys."""
+    text = str(value).strip()
+    if not _ID.match(text):
+        raise ValueError(f"{what} must be a positive integer, got {text[:40]!r}")
+    return text
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML fragment, whitespace collapsed (for prompts and hashes)."""
+    import html as htmllib
+
+    text = _TAG.sub(" ", html or "")
+    return _SPACE.sub(" ", htmllib.unescape(text)).strip()
+
+
+def digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def copy_digest(description_html: str) -> str:
+    """Hash of a description as the store echoes it back, insensitive to whitespace changes."""
+    return hashlib.sha256(_SPACE.sub("", description_html or "").encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CopyFields:
+    description_html: str = ""
+    short_description: str = ""
+    seo_title: str = ""
+    seo_description: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.seo_title) > SEO_TITLE_MAX:
+            raise ValueError(f"seo_title is {len(self.seo_title)} characters; at most {SEO_TITLE_MAX}")
+        if len(self.seo_description) > SEO_DESCRIPTION_MAX:
+            raise ValueError(
+                f"seo_description is {len(self.seo_description)} characters; at most {SEO_DESCRIPTION_MAX}"
+            )
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CopyFields:
+        return cls(**{k: str(data.get(k) or "") for k in COPY_FIELDS})
+
+
+@dataclass(frozen=True)
+class Product:
+    id: str
+    title: str
+    description_html: str = ""
+    short_description: str = ""
+    seo_title: str = ""
+    seo_description: str = ""
+    category: str = ""
+    vendor: str = ""
+    tags: tuple[str, ...] = ()
+    attributes: dict[str, str] = field(default_factory=dict)
+    variants: tuple[dict, ...] = ()
+    updated_at: str = ""
+
+    @property
+    def copy(self) -> CopyFields:
+        return CopyFields(
+            description_html=self.description_html,
+            short_description=self.short_description,
+            seo_title=self.seo_title[:SEO_TITLE_MAX],
+            seo_description=self.seo_description[:SEO_DESCRIPTION_MAX],
+        )
+
+    @property
+    def has_copy(self) -> bool:
+        return bool(html_to_text(self.description_html))
+
+    def record(self) -> dict:
+        """The prompt input: the product record shape shared with training data."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "category": self.category,
+            "vendor": self.vendor,
+            "tags": list(self.tags),
+            "attributes": dict(self.attributes),
+            "variants": [dict(v) for v in self.variants],
+            "description": html_to_text(self.description_html),
+        }
+
+    def snapshot(self) -> dict:
+        """Everything a person could edit, as stored with a draft."""
+        data = asdict(self)
+        data.pop("updated_at")
+        data["tags"] = list(self.tags)
+        data["variants"] = [dict(v) for v in self.variants]
+        return data
+
+    def content_hash(self) -> str:
+        """Changes whenever a person changes the product's data or copy in the store.
+
+        Prices are left out: a price or stock change does not make a description wrong."""
+        data = self.snapshot()
+        data["variants"] = [{k: v for k, v in variant.items() if k != "price"} for variant in data["variants"]]
+        return digest(data)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified, parsed delivery."""
+
+    platform: str
+    shop: str
+    """Shopify: the shop domain; WooCommerce: the normalised store URL."""
+    topic: str
+    """Normalised: product.created, product.updated, order.created."""
+    resource_id: str
+    dedupe_key: str
+    description_digest: str = ""
+    """copy_digest() of the description in the payload (products only), to spot our own writes."""
+    triggered_at: str = ""
+
+
+class StoreAdapter(ABC):
+    """A connection to one store. Constructed per shop with the process's shared `requests.Session`."""
+
+    platform: str = ""
+
+    def __init__(self, *, domain: str, api_url: str, credentials: dict, settings: dict,
+                 session: requests.Session, timeout: float):
+        self.domain = domain
+        self.api_url = api_url
+        self.credentials = credentials
+        self.settings = settings
+        self.session = session
+        self.timeout = timeout
+
+    @abstractmethod
+    def get_product(self, product_id: str) -> Product: ...
+
+    @abstractmethod
+    def update_copy(self, product_id: str, copy: CopyFields) -> None: ...
+
+    @abstractmethod
+    def add_order_note(self, order_id: str, note: str, *, customer_visible: bool) -> None: ...

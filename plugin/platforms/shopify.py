@@ -1,0 +1,186 @@
+"""Shopify: webhook verification and parsing, and the GraphQL Admin API adapter.
+
+Webhooks: base64 HMAC-SHA256 of the raw body with the app's client secret, headers as in
+shopify-app-js `validate.ts` (platforms.md 1.1). The Admin API is GraphQL only (new public apps must
+not use REST); throttling arrives in the body (`extensions.code == "THROTTLED"`) or as 429.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+
+from plugin.errors import BadRequest, BadSignature, ProductNotFound, RateLimited, StoreAPIError
+from plugin.platforms.base import CopyFields, Product, StoreAdapter, WebhookEvent, check_id, copy_digest
+from plugin.platforms.http import send
+
+PLATFORM = "shopify"
+REQUIRED_HEADERS = ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-API-Version", "X-Shopify-Webhook-Id")
+TOPICS = {"products/create": "product.created", "products/update": "product.updated",
+          "orders/create": "order.created"}
+_SHOP = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")
+
+PRODUCT_QUERY = """query($id: ID!) { product(id: $id) { id title handle descriptionHtml productType vendor
+ tags updatedAt seo { title description } options { name values }
+ variants(first: 100) { nodes { title sku price selectedOptions { name value } } } } }"""
+PRODUCT_UPDATE = """mutation($product: ProductUpdateInput!) { productUpdate(product: $product) {
+ product { id updatedAt } userErrors { field message } } }"""
+ORDER_UPDATE = """mutation($input: OrderInput!) { orderUpdate(input: $input) {
+ order { id } userErrors { field message } } }"""
+
+
+def sanitize_shop_domain(value: str) -> str | None:
+    """The shop's `name.myshopify.com` host, or None (anchored pattern; platforms.md 1.3.2)."""
+    value = (value or "").strip().lower()
+    return value if _SHOP.match(value) else None
+
+
+def signature_ok(body: bytes, header: str, secrets: list[str]) -> bool:
+    """Constant-time check of X-Shopify-Hmac-Sha256 against each accepted secret."""
+    if not header:
+        return False
+    given = header.strip().encode()
+    ok = False
+    for secret in secrets:
+        if not secret:
+            continue
+        expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+        ok |= hmac.compare_digest(expected, given)
+    return ok
+
+
+def shop_of(headers) -> str:
+    """The shop domain a delivery claims to be from (unauthenticated until the signature is checked)."""
+    domain = sanitize_shop_domain(headers.get("X-Shopify-Shop-Domain", ""))
+    if domain is None:
+        raise BadRequest("missing or invalid X-Shopify-Shop-Domain")
+    return domain
+
+
+def parse_webhook(headers, body: bytes, secrets: list[str]) -> WebhookEvent:
+    """Verify, then parse one delivery. Raises BadSignature (401) or BadRequest (400)."""
+    if not signature_ok(body, headers.get("X-Shopify-Hmac-Sha256", ""), secrets):
+        raise BadSignature("invalid signature")
+    missing = [h for h in REQUIRED_HEADERS if not headers.get(h)]
+    if missing:
+        raise BadRequest(f"missing headers: {', '.join(missing)}")
+    topic = headers["X-Shopify-Topic"]
+    if topic not in TOPICS:
+        raise BadRequest(f"unsupported topic {topic[:60]!r}")
+    try:
+        payload = json.loads(body)
+        resource_id = check_id(payload["id"], "id")
+    except (ValueError, KeyError, TypeError) as err:
+        raise BadRequest("body is not a Shopify resource") from err
+    description = payload.get("body_html") if topic.startswith("products/") else ""
+    return WebhookEvent(
+        platform=PLATFORM,
+        shop=shop_of(headers),
+        topic=TOPICS[topic],
+        resource_id=resource_id,
+        dedupe_key=headers["X-Shopify-Webhook-Id"].strip()[:100],
+        description_digest=copy_digest(description) if isinstance(description, str) else "",
+        triggered_at=headers.get("X-Shopify-Triggered-At", ""),
+    )
+
+
+def _gid(kind: str, resource_id: str) -> str:
+    return f"gid://shopify/{kind}/{check_id(resource_id)}"
+
+
+class ShopifyAdapter(StoreAdapter):
+    platform = PLATFORM
+
+    @property
+    def endpoint(self) -> str:
+        base = self.api_url.rstrip("/") if self.api_url else f"https://{self.domain}"
+        version = self.settings.get("api_version") or "2025-10"
+        return f"{base}/admin/api/{version}/graphql.json"
+
+    def graphql(self, query: str, variables: dict) -> dict:
+        """Run one query; throttling becomes RateLimited with a wait computed from throttleStatus."""
+        response = send(
+            self.session, "POST", self.endpoint, timeout=self.timeout,
+            json={"query": query, "variables": variables},
+            headers={"X-Shopify-Access-Token": self.credentials["access_token"]},
+        )
+        if response.status_code == 404:
+            raise StoreAPIError("Shopify API endpoint not found (check the shop domain and API version)",
+                                status=404)
+        body = response.json()
+        self.throttle_status = (body.get("extensions") or {}).get("cost", {}).get("throttleStatus")
+        errors = body.get("errors")
+        if errors:
+            if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors if isinstance(e, dict)):
+                raise RateLimited("Shopify throttled the request", retry_after=self._throttle_wait(body))
+            messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
+            raise StoreAPIError(f"Shopify GraphQL error: {messages[:300]}")
+        return body["data"]
+
+    @staticmethod
+    def _throttle_wait(body: dict) -> float:
+        cost = (body.get("extensions") or {}).get("cost") or {}
+        status = cost.get("throttleStatus") or {}
+        needed = float(cost.get("requestedQueryCost") or 10) - float(status.get("currentlyAvailable") or 0)
+        rate = float(status.get("restoreRate") or 50)
+        return max(1.0, needed / rate)
+
+    def get_product(self, product_id: str) -> Product:
+        node = self.graphql(PRODUCT_QUERY, {"id": _gid("Product", product_id)}).get("product")
+        if not node:
+            raise ProductNotFound(f"product {product_id} not found in {self.domain}", status=404)
+        attributes = {o["name"]: ", ".join(o.get("values") or []) for o in node.get("options") or []
+                      if o.get("name") and o.get("name") != "Title"}
+        variants = tuple(
+            {"title": v.get("title") or "", "sku": v.get("sku") or "", "price": str(v.get("price") or ""),
+             "options": {o["name"]: o["value"] for o in v.get("selectedOptions") or []}}
+            for v in ((node.get("variants") or {}).get("nodes") or [])
+        )
+        seo = node.get("seo") or {}
+        return Product(
+            id=check_id(product_id),
+            title=node.get("title") or "",
+            description_html=node.get("descriptionHtml") or "",
+            seo_title=seo.get("title") or "",
+            seo_description=seo.get("description") or "",
+            category=node.get("productType") or "",
+            vendor=node.get("vendor") or "",
+            tags=tuple(node.get("tags") or ()),
+            attributes=attributes,
+            variants=variants,
+            updated_at=node.get("updatedAt") or "",
+        )
+
+    def update_copy(self, product_id: str, copy: CopyFields) -> None:
+        """productUpdate with descriptionHtml and seo. Shopify has no core short-description field."""
+        product: dict = {"id": _gid("Product", product_id)}
+        if copy.description_html:
+            product["descriptionHtml"] = copy.description_html
+        seo = {k: v for k, v in (("title", copy.seo_title), ("description", copy.seo_description)) if v}
+        if seo:
+            product["seo"] = seo
+        result = self.graphql(PRODUCT_UPDATE, {"product": product})["productUpdate"]
+        errors = result.get("userErrors") or []
+        if errors:
+            text = "; ".join(e.get("message", "") for e in errors)
+            if "does not exist" in text.lower():
+                raise ProductNotFound(f"product {product_id}: {text}")
+            raise StoreAPIError(f"productUpdate refused: {text[:300]}")
+
+    def add_order_note(self, order_id: str, note: str, *, customer_visible: bool) -> None:
+        """An order metafield (settings `order_note_namespace`/`order_note_key`): never the buyer's own note,
+        which `orderUpdate(note:)` would overwrite. Shopify shows metafields to customers only through the
+        shop's notification templates, so `customer_visible` is the template's business."""
+        metafield = {
+            "namespace": self.settings.get("order_note_namespace") or "copydesk",
+            "key": self.settings.get("order_note_key") or "follow_up",
+            "type": "multi_line_text_field",
+            "value": note,
+        }
+        variables = {"input": {"id": _gid("Order", order_id), "metafields": [metafield]}}
+        errors = (self.graphql(ORDER_UPDATE, variables)["orderUpdate"] or {}).get("userErrors") or []
+        if errors:
+            raise StoreAPIError(f"orderUpdate refused: {'; '.join(e.get('message', '') for e in errors)[:300]}")

@@ -1,0 +1,162 @@
+"""WooCommerce: webhook verification and parsing, and the REST API v3 adapter.
+
+Webhooks: base64 HMAC-SHA256 of the raw body with the per-webhook secret (platforms.md 2.1); the
+creation ping is an unsigned form body `webhook_id=N`. WooCommerce's delivery id changes on every
+send, so duplicates are keyed on store, topic, resource id and `date_modified_gmt`.
+REST: Basic auth over https; OAuth 1.0a (query string, HMAC-SHA256) over plain http, as WooCommerce
+only tries Basic when `is_ssl()`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import hashlib
+import hmac
+import json
+import re
+from urllib.parse import urlsplit
+
+from requests.auth import HTTPBasicAuth
+from requests_oauthlib import OAuth1
+
+from plugin.errors import BadRequest, BadSignature, ProductNotFound, StoreAPIError
+from plugin.platforms.base import CopyFields, Product, StoreAdapter, WebhookEvent, check_id, copy_digest
+from plugin.platforms.http import send
+
+PLATFORM = "woocommerce"
+REQUIRED_HEADERS = ("X-WC-Webhook-Topic", "X-WC-Webhook-Resource", "X-WC-Webhook-Event")
+TOPICS = ("product.created", "product.updated", "order.created")
+_PING = re.compile(rb"^webhook_id=\d{1,20}$")
+DEFAULT_SEO_KEYS = {"seo_title": "_yoast_wpseo_title", "seo_description": "_yoast_wpseo_metadesc"}
+
+
+def normalize_store_url(url: str) -> str:
+    """The key a store is known by: host[:port][/path], lower case, without scheme or trailing slash."""
+    parts = urlsplit(url.strip() if "://" in url else f"https://{url.strip()}")
+    if not parts.hostname:
+        raise ValueError(f"not a store URL: {url[:100]!r}")
+    host = parts.hostname.lower() + (f":{parts.port}" if parts.port else "")
+    return host + parts.path.rstrip("/")
+
+
+def is_ping(headers, body: bytes) -> bool:
+    """WooCommerce's unsigned `webhook_id=N` sent when a webhook is created or saved."""
+    return not headers.get("X-WC-Webhook-Signature") and bool(_PING.match(body.strip()))
+
+
+def signature_ok(body: bytes, header: str, secret: str) -> bool:
+    if not header or not secret:
+        return False
+    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+    return hmac.compare_digest(expected, header.strip().encode())
+
+
+def source_of(headers) -> str:
+    source = headers.get("X-WC-Webhook-Source", "")
+    if not source:
+        raise BadSignature("missing X-WC-Webhook-Source")
+    try:
+        return normalize_store_url(source)
+    except ValueError as err:
+        raise BadSignature("unknown store") from err
+
+
+def parse_webhook(headers, body: bytes, secret: str) -> WebhookEvent:
+    """Verify, then parse one delivery. Raises BadSignature (401) or BadRequest (400)."""
+    if not signature_ok(body, headers.get("X-WC-Webhook-Signature", ""), secret):
+        raise BadSignature("invalid signature")
+    missing = [h for h in REQUIRED_HEADERS if not headers.get(h)]
+    if missing:
+        raise BadRequest(f"missing headers: {', '.join(missing)}")
+    topic = headers["X-WC-Webhook-Topic"]
+    if topic not in TOPICS:
+        raise BadRequest(f"unsupported topic {topic[:60]!r}")
+    try:
+        payload = json.loads(body)
+        resource_id = check_id(payload["id"], "id")
+    except (ValueError, KeyError, TypeError) as err:
+        raise BadRequest("body is not a WooCommerce resource") from err
+    store = source_of(headers)
+    modified = str(payload.get("date_modified_gmt") or payload.get("date_modified") or "")[:40]
+    description = payload.get("description") if topic.startswith("product.") else ""
+    return WebhookEvent(
+        platform=PLATFORM,
+        shop=store,
+        topic=topic,
+        resource_id=resource_id,
+        dedupe_key=f"{store}|{topic}|{resource_id}|{modified}",
+        description_digest=copy_digest(description) if isinstance(description, str) else "",
+        triggered_at=modified,
+    )
+
+
+class WooCommerceAdapter(StoreAdapter):
+    platform = PLATFORM
+
+    @property
+    def base(self) -> str:
+        return self.api_url.rstrip("/") + "/wp-json/wc/v3"
+
+    @property
+    def auth(self):
+        key, secret = self.credentials["consumer_key"], self.credentials["consumer_secret"]
+        if self.api_url.startswith("https://"):
+            return HTTPBasicAuth(key, secret)
+        return OAuth1(key, secret, signature_method="HMAC-SHA256", signature_type="query")
+
+    def _call(self, method: str, path: str, **kwargs):
+        response = send(self.session, method, f"{self.base}/{path}", timeout=self.timeout, auth=self.auth,
+                        **kwargs)
+        if response.status_code == 404:
+            raise ProductNotFound(f"{path.split('/')[0]} not found in {self.domain}", status=404)
+        try:
+            return response.json()
+        except ValueError as err:
+            raise StoreAPIError(f"{method} {path}: the store did not answer JSON (is WooCommerce's REST API "
+                                "enabled with pretty permalinks?)") from err
+
+    def _seo_keys(self) -> dict[str, str]:
+        return {**DEFAULT_SEO_KEYS, **(self.settings.get("seo_meta_keys") or {})}
+
+    def get_product(self, product_id: str) -> Product:
+        data = self._call("GET", f"products/{check_id(product_id)}")
+        meta = {m.get("key"): m.get("value") for m in data.get("meta_data") or [] if isinstance(m, dict)}
+        keys = self._seo_keys()
+        attributes = {a["name"]: ", ".join(str(o) for o in a.get("options") or [])
+                      for a in data.get("attributes") or [] if a.get("name")}
+        return Product(
+            id=check_id(product_id),
+            title=data.get("name") or "",
+            description_html=data.get("description") or "",
+            short_description=data.get("short_description") or "",
+            seo_title=str(meta.get(keys["seo_title"]) or ""),
+            seo_description=str(meta.get(keys["seo_description"]) or ""),
+            category=", ".join(c.get("name", "") for c in data.get("categories") or []),
+            vendor="",
+            tags=tuple(t.get("name", "") for t in data.get("tags") or []),
+            attributes=attributes,
+            variants=({"title": "", "sku": data.get("sku") or "", "price": str(data.get("price") or ""),
+                       "options": {}},) if data.get("sku") else (),
+            updated_at=data.get("date_modified_gmt") or "",
+        )
+
+    def update_copy(self, product_id: str, copy: CopyFields) -> None:
+        keys = self._seo_keys()
+        body: dict = {}
+        if copy.description_html:
+            body["description"] = copy.description_html
+        if copy.short_description:
+            text = copy.short_description
+            # Drafts hold plain text; a restore carries the store's own HTML back unchanged.
+            body["short_description"] = text if text.lstrip().startswith("<") else f"<p>{html.escape(text)}</p>"
+        meta = [{"key": keys[f], "value": getattr(copy, f)} for f in ("seo_title", "seo_description")
+                if getattr(copy, f)]
+        if meta:
+            body["meta_data"] = meta
+        self._call("PUT", f"products/{check_id(product_id)}", json=body)
+
+    def add_order_note(self, order_id: str, note: str, *, customer_visible: bool) -> None:
+        """An order note; `customer_visible` makes WooCommerce email it to the customer."""
+        self._call("POST", f"orders/{check_id(order_id)}/notes",
+                   json={"note": note, "customer_note": customer_visible, "added_by_user": False})

@@ -1,0 +1,126 @@
+"""Webhook intake: verify over the raw bytes, parse, drop duplicates and our own writes, enqueue, 200.
+
+Status codes (platforms.md 1.1, 2.1): 401 bad or missing signature or unknown WooCommerce store
+(nothing stored or queued); 400 malformed body or missing headers; 413 over the size limit; 200 for
+WooCommerce's unsigned ping without queuing; 503 when Redis is unavailable, so the store retries and a
+delivery is never acknowledged and then lost. Bodies are never logged: they hold customer data.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from plugin import jobs
+from plugin.errors import BadSignature, WebhookError
+from plugin.platforms import shopify, woocommerce
+from plugin.platforms.base import WebhookEvent
+from plugin.shops import effective_settings, find_shop
+from plugin.state import get_db, get_redis
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+log = logging.getLogger(__name__)
+
+
+@bp.errorhandler(WebhookError)
+def _refuse(err: WebhookError):
+    log.info("webhook refused: %s %s", err.status, err.reason)
+    return jsonify(error=err.reason if err.status != 401 else "unauthorized"), err.status
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_err):
+    return jsonify(error="payload too large"), 413
+
+
+@bp.errorhandler(redis.RedisError)
+def _redis_down(err):
+    log.error("webhook not accepted, Redis unavailable: %s", type(err).__name__)
+    return jsonify(error="temporarily unavailable"), 503, {"Retry-After": "30"}
+
+
+def _raw_body() -> bytes:
+    """The exact bytes the store signed; read before anything parses the form or JSON."""
+    length = request.content_length
+    if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
+        raise RequestEntityTooLarge()
+    return request.get_data(cache=True)
+
+
+@bp.post("/shopify")
+def shopify_webhook():
+    body = _raw_body()
+    settings = current_app.config["COPYDESK"]
+    domain = shopify.sanitize_shop_domain(request.headers.get("X-Shopify-Shop-Domain", ""))
+    shop = find_shop(get_db(), domain) if domain else None
+    secrets = [settings.shopify_api_secret, settings.shopify_api_secret_previous]
+    if shop is not None and shop.platform == "shopify":
+        # A custom app made in the shop's admin signs with its own secret.
+        secrets.insert(0, current_app.extensions["copydesk_vault"].open(shop.credentials).get("webhook_secret", ""))
+    event = shopify.parse_webhook(request.headers, body, secrets)
+    if shop is None or shop.platform != "shopify" or shop.uninstalled_at is not None:
+        log.info("webhook for a shop that is not installed: %s %s", event.shop, event.topic)
+        return jsonify(status="ignored"), 200
+    return _accept(shop, event)
+
+
+@bp.post("/woocommerce")
+def woocommerce_webhook():
+    body = _raw_body()
+    if woocommerce.is_ping(request.headers, body):
+        return jsonify(status="pong"), 200
+    source = woocommerce.source_of(request.headers)
+    shop = find_shop(get_db(), source)
+    if shop is None or shop.platform != "woocommerce" or shop.uninstalled_at is not None:
+        raise BadSignature("unknown store")
+    secret = current_app.extensions["copydesk_vault"].open(shop.credentials).get("webhook_secret", "")
+    event = woocommerce.parse_webhook(request.headers, body, secret)
+    return _accept(shop, event)
+
+
+def _accept(shop, event: WebhookEvent):
+    """Dedupe, drop our own write-backs, enqueue. Raises RedisError (→ 503) if the queue is down."""
+    conn = get_redis()
+    settings = current_app.config["COPYDESK"]
+    key = jobs.delivery_key(event.platform, event.dedupe_key)
+    if not conn.set(key, "1", nx=True, ex=settings.dedupe_ttl):
+        log.info("duplicate delivery: %s %s %s", event.shop, event.topic, event.resource_id)
+        return jsonify(status="duplicate"), 200
+    try:
+        status = _dispatch(conn, shop, event)
+    except Exception:
+        _forget(conn, key)  # let the store's retry through
+        raise
+    log.info("webhook %s: %s %s %s", status, event.shop, event.topic, event.resource_id)
+    return jsonify(status=status), 200
+
+
+def _dispatch(conn: redis.Redis, shop, event: WebhookEvent) -> str:
+    shop_settings = effective_settings(shop)
+    timeout = current_app.config["COPYDESK"].job_timeout
+    if event.topic == "product.created":
+        if not shop_settings["generate_on_create"]:
+            return "ignored"
+        jobs.enqueue_generate(conn, shop.id, event.resource_id, trigger="product.created",
+                              delivery=event.dedupe_key, job_timeout=timeout)
+        return "queued"
+    if event.topic == "product.updated":
+        wrote = conn.get(jobs.own_write_key(shop.id, event.resource_id))
+        if wrote is not None and event.description_digest and wrote.decode() == event.description_digest:
+            return "own-write"
+        jobs.enqueue_product_updated(conn, shop.id, event.resource_id, delivery=event.dedupe_key)
+        return "queued"
+    if event.topic == "order.created":
+        jobs.enqueue_order_created(conn, shop.id, event.resource_id, delivery=event.dedupe_key)
+        return "queued"
+    return "ignored"
+
+
+def _forget(conn: redis.Redis, key: str) -> None:
+    try:
+        conn.delete(key)
+    except redis.RedisError:
+        pass

@@ -1,0 +1,1 @@
+"""Copydesk's RQ workers: the generate and publish pipelines and their job entry points."""

@@ -1,0 +1,151 @@
+"""The generate pipeline: fetch the product, write copy with the model, store a draft.
+
+The database is not held open while the model runs: the shop is read first, the draft written after.
+A retried or duplicated job cannot make a second draft for the same product input and seed (the
+`uq_draft_input` constraint), and a product's older pending drafts are superseded by a newer one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from plugin import jobs
+from plugin.db import Draft, ProductState, Shop, utcnow
+from plugin.drafts import audit, supersede_pending, transition
+from plugin.errors import ProductNotFound
+from plugin.platforms import adapter_for
+from plugin.platforms.base import CopyFields, Product
+from plugin.shops import effective_settings
+from worker.context import Context
+
+log = logging.getLogger(__name__)
+ACTOR = "worker"
+
+
+def load_shop(ctx: Context, shop_id: int) -> tuple[Shop, dict] | None:
+    """The shop (detached) and its effective settings, or None when it is gone or uninstalled."""
+    with ctx.sessions() as db:
+        shop = db.get(Shop, shop_id)
+        if shop is None or shop.uninstalled_at is not None:
+            return None
+        db.expunge(shop)
+    return shop, effective_settings(shop)
+
+
+def adapter(ctx: Context, shop: Shop):
+    return adapter_for(shop, ctx.vault.open(shop.credentials), ctx.http, ctx.settings.http_timeout)
+
+
+def style_for(settings: dict) -> dict:
+    return {"tone": settings["tone"], "language": settings["language"], "target_words": settings["target_words"]}
+
+
+def remember_product(db, shop_id: int, product: Product) -> None:
+    state = db.scalar(select(ProductState).where(ProductState.shop_id == shop_id,
+                                                 ProductState.product_id == product.id))
+    if state is None:
+        state = ProductState(shop_id=shop_id, product_id=product.id, content_hash="")
+        db.add(state)
+    state.title = product.title[:500]
+    state.content_hash = product.content_hash()
+    state.has_copy = product.has_copy
+    state.updated_at = utcnow()
+
+
+def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str, seed: int | None = None) -> int | None:
+    """Write a draft for one product; returns its id (an existing one for a repeated input)."""
+    loaded = load_shop(ctx, shop_id)
+    if loaded is None:
+        log.info("generate skipped: shop %s not installed", shop_id)
+        return None
+    shop, settings = loaded
+    try:
+        product = adapter(ctx, shop).get_product(product_id)
+    except ProductNotFound:
+        log.info("generate skipped: product %s no longer exists in shop %s", product_id, shop_id)
+        return None
+    seed = ctx.settings.seed if seed is None else seed
+    input_hash = product.content_hash()
+    with ctx.sessions() as db:
+        existing = _existing(db, shop_id, product.id, input_hash, seed)
+        if existing is not None:
+            return existing
+
+    from model.copy import write_copy  # the model stack is only imported in the generate worker
+
+    result = write_copy(ctx.generator(), product.record(), style=style_for(settings), seed=seed)
+    fields = CopyFields.from_dict(result.fields)
+    with ctx.sessions() as db:
+        draft = Draft(
+            shop_id=shop_id, kind="product_copy", product_id=product.id, status="pending",
+            fields=fields.as_dict(), previous=product.copy.as_dict(), input_snapshot=product.snapshot(),
+            input_hash=input_hash, model_id=result.model_id, model_revision=result.revision,
+            adapter=getattr(result, "adapter", "") or "", prompt_version=result.prompt_version, seed=seed,
+            checks={"notes": list(result.notes)},
+        )
+        db.add(draft)
+        try:
+            db.flush()
+        except IntegrityError:  # the same job ran twice at once; the other one's draft stands
+            db.rollback()
+            return _existing(db, shop_id, product.id, input_hash, seed)
+        audit(db, action="draft.created", actor=ACTOR, shop_id=shop_id, draft_id=draft.id,
+              detail={"trigger": trigger, "model": result.model_id, "prompt": result.prompt_version})
+        supersede_pending(db, shop_id=shop_id, product_id=product.id, keep=draft.id,
+                          reason=f"superseded by draft {draft.id}", actor=ACTOR)
+        remember_product(db, shop_id, product)
+        auto = bool(settings["auto_publish"])
+        if auto:
+            transition(db, draft, "approved", actor=ACTOR, detail={"auto_publish": True})
+        db.commit()
+        draft_id = draft.id
+    if auto:
+        jobs.enqueue_publish(ctx.redis, draft_id, actor="auto-publish")
+    log.info("draft %s written for shop %s product %s", draft_id, shop_id, product.id)
+    return draft_id
+
+
+def _existing(db, shop_id: int, product_id: str, input_hash: str, seed: int) -> int | None:
+    return db.scalar(select(Draft.id).where(
+        Draft.shop_id == shop_id, Draft.kind == "product_copy", Draft.product_id == product_id,
+        Draft.input_hash == input_hash, Draft.seed == seed))
+
+
+def refresh_product(ctx: Context, shop_id: int, product_id: str) -> str:
+    """A product changed in the store: remember it, and mark drafts made from older data stale."""
+    loaded = load_shop(ctx, shop_id)
+    if loaded is None:
+        return "shop not installed"
+    shop, settings = loaded
+    try:
+        product = adapter(ctx, shop).get_product(product_id)
+    except ProductNotFound:
+        return "product gone"
+    new_hash = product.content_hash()
+    stale = 0
+    with ctx.sessions() as db:
+        pending = db.scalars(select(Draft).where(Draft.shop_id == shop_id, Draft.product_id == product.id,
+                                                 Draft.status.in_(("pending", "approved"))))
+        for draft in pending:
+            if draft.input_hash != new_hash:
+                changed = changed_fields(draft.input_snapshot, product.snapshot())
+                transition(db, draft, "stale", actor=ACTOR,
+                           reason=f"the product changed in the store after this draft was made ({changed})")
+                stale += 1
+        remember_product(db, shop_id, product)
+        has_pending = db.scalar(select(Draft.id).where(Draft.shop_id == shop_id, Draft.product_id == product.id,
+                                                       Draft.status == "pending")) is not None
+        db.commit()
+    if settings["generate_on_update_without_copy"] and not product.has_copy and not has_pending:
+        jobs.enqueue_generate(ctx.redis, shop_id, product.id, trigger="product.updated",
+                              delivery=f"update-{new_hash}")
+        return "generate queued"
+    return f"refreshed; {stale} draft(s) stale"
+
+
+def changed_fields(before: dict, after: dict) -> str:
+    names = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    return ", ".join(names) or "no visible field"

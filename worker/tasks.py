@@ -1,0 +1,45 @@
+"""RQ job entry points, enqueued by dotted name (`plugin.jobs`). Each is safe to run twice.
+
+Transient store failures are retried by RQ (`worker.retry`); every other error raises into RQ's
+failed registry with its traceback. Nothing here swallows an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from plugin.drafts import audit
+from plugin.platforms.base import check_id
+from worker import context
+from worker.pipeline import generate_draft, load_shop, refresh_product
+from worker.publish import publish_draft as _publish
+from worker.retry import retry_transient
+
+log = logging.getLogger(__name__)
+
+
+@retry_transient
+def generate_copy(shop_id: int, product_id: str, *, trigger: str = "manual", seed: int | None = None):
+    return generate_draft(context.get(), int(shop_id), check_id(product_id), trigger=trigger, seed=seed)
+
+
+@retry_transient
+def product_updated(shop_id: int, product_id: str):
+    return refresh_product(context.get(), int(shop_id), check_id(product_id))
+
+
+@retry_transient
+def publish_draft(draft_id: int, *, actor: str = "staff"):
+    return _publish(context.get(), int(draft_id), actor=actor)
+
+
+def order_created(shop_id: int, order_id: str):
+    """Record that an order arrived (no personal data); follow-up drafts build on this."""
+    ctx = context.get()
+    order_id = check_id(order_id)
+    if load_shop(ctx, int(shop_id)) is None:
+        return "shop not installed"
+    with ctx.sessions() as db:
+        audit(db, action="order.received", actor="worker", shop_id=int(shop_id), detail={"order_id": order_id})
+        db.commit()
+    return "recorded"

@@ -1,0 +1,259 @@
+"""WooCommerce REST API v3 under /wp-json/wc/v3/: products, orders, order notes, webhooks.
+
+Auth as WooCommerce does it: OAuth 1.0a on plain HTTP; Basic or key query params only over HTTPS.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from functools import wraps
+from urllib.parse import urlencode
+
+from flask import Blueprint, jsonify, request
+
+from . import oauth1
+from . import woo_shapes as shapes
+from .context import rt
+from .errors import NotFound, OAuthError
+from .state import WOO_TOPICS, now
+from .webhooks import fire_woo, ping_woo
+
+bp = Blueprint("woo_api", __name__, url_prefix="/wp-json/wc/v3")
+
+FAULTS = {
+    429: ("rest_too_many_requests", "Too Many Requests"),
+    500: ("internal_server_error", "<p>There has been a critical error on this website.</p>"),
+    503: ("service_unavailable", "Service Unavailable"),
+}
+CANNOT = {
+    "GET": ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."),
+    "POST": ("woocommerce_rest_cannot_create", "Sorry, you are not allowed to create resources."),
+    "PUT": ("woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this resource."),
+}
+
+
+def wc_error(code: str, message: str, status: int):
+    resp = jsonify({"code": code, "message": message, "data": {"status": status}})
+    resp.status_code = status
+    return resp
+
+
+def is_ssl() -> bool:
+    return request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+def authenticate():
+    """None when authenticated, else the WooCommerce error response."""
+    store = rt().store
+    cfg = store.config.woocommerce
+    if is_ssl():
+        auth = request.authorization
+        user = auth.username if auth and auth.type == "basic" else None
+        password = auth.password if auth and auth.type == "basic" else None
+        if oauth1.verify_basic(user, password, request.args, cfg.consumer_key, cfg.consumer_secret):
+            return None
+        if user is not None or "consumer_key" in request.args:
+            return wc_error("woocommerce_rest_authentication_error", "Consumer secret is invalid.", 401)
+    # Like WooCommerce, OAuth 1.0a is tried after Basic (which only runs over HTTPS).
+    if "oauth_signature" in request.args or request.headers.get("Authorization", "").startswith("OAuth "):
+        scheme = "https" if is_ssl() else request.scheme
+        base_url = f"{scheme}://{request.host}{request.path}"
+        try:
+            with store.lock:
+                oauth1.verify_oauth(
+                    request.method,
+                    base_url,
+                    request.query_string.decode(),
+                    request.headers.get("Authorization"),
+                    cfg.consumer_key,
+                    cfg.consumer_secret,
+                    store.nonces,
+                    store.config.oauth_window_s,
+                )
+            return None
+        except OAuthError as exc:
+            return wc_error(exc.code, exc.message, 401)
+    code, message = CANNOT.get(request.method, CANNOT["GET"])
+    return wc_error(code, message, 401)
+
+
+def guarded(view):
+    """Apply injected faults, then authenticate, then run the view."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        store = rt().store
+        with store.lock:
+            fault = store.faults["woocommerce"].next()
+        if fault:
+            if "status" in fault or fault.get("throttle"):
+                status = int(fault.get("status", 429))
+                resp = wc_error(*FAULTS[status], status)
+                if status == 429 or fault.get("retry_after") is not None:
+                    resp.headers["Retry-After"] = str(int(float(fault.get("retry_after", 2))))
+                return resp
+            time.sleep(float(fault.get("delay_s", 0)))
+        denied = authenticate()
+        return denied if denied is not None else view(*args, **kwargs)
+
+    return wrapper
+
+
+def base() -> str:
+    return rt().store.base_url or request.host_url.rstrip("/")
+
+
+@bp.get("/products")
+@guarded
+def list_products():
+    store = rt().store
+    try:
+        page = int(request.args.get("page", 1))
+        per_page = int(request.args.get("per_page", 10))
+    except ValueError:
+        return wc_error("rest_invalid_param", "Invalid parameter(s): page", 400)
+    if page < 1 or not 1 <= per_page <= 100:
+        return wc_error("rest_invalid_param", "Invalid parameter(s): per_page", 400)
+    status = request.args.get("status", "any")
+    with store.lock:
+        items = [
+            p
+            for _, p in sorted(store.products["woocommerce"].items(), reverse=True)
+            if status == "any" or p["status"] == status
+        ]
+        total = len(items)
+        body = [shapes.product_v3(p, base()) for p in items[(page - 1) * per_page : page * per_page]]
+    pages = math.ceil(total / per_page) if total else 0
+    resp = jsonify(body)
+    resp.headers["X-WP-Total"] = str(total)
+    resp.headers["X-WP-TotalPages"] = str(pages)
+    query = {k: v for k, v in request.args.items() if not k.startswith(("oauth_", "consumer_"))}
+    links = []
+    if page > 1:
+        links.append(f'<{base()}{request.path}?{urlencode({**query, "page": page - 1})}>; rel="prev"')
+    if page < pages:
+        links.append(f'<{base()}{request.path}?{urlencode({**query, "page": page + 1})}>; rel="next"')
+    if links:
+        resp.headers["Link"] = ", ".join(links)
+    return resp
+
+
+@bp.get("/products/<int:pid>")
+@guarded
+def get_product(pid: int):
+    store = rt().store
+    try:
+        with store.lock:
+            return jsonify(shapes.product_v3(store.product("woocommerce", pid), base()))
+    except NotFound:
+        return wc_error("woocommerce_rest_product_invalid_id", "Invalid ID.", 404)
+
+
+@bp.get("/products/<int:pid>/variations")
+@guarded
+def list_variations(pid: int):
+    store = rt().store
+    try:
+        with store.lock:
+            product = store.product("woocommerce", pid)
+            variable = any(a["variation"] for a in product["attributes"])
+            body = [shapes.variation_v3(product, v, base()) for v in product["variants"]] if variable else []
+    except NotFound:
+        return wc_error("woocommerce_rest_product_invalid_id", "Invalid ID.", 404)
+    resp = jsonify(body)
+    resp.headers["X-WP-Total"] = str(len(body))
+    resp.headers["X-WP-TotalPages"] = "1" if body else "0"
+    return resp
+
+
+@bp.route("/products/<int:pid>", methods=["PUT", "POST", "PATCH"])
+@guarded
+def update_product(pid: int):
+    store = rt().store
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return wc_error("rest_invalid_json", "Invalid JSON body passed.", 400)
+    with store.lock:
+        try:
+            product = store.product("woocommerce", pid)
+        except NotFound:
+            return wc_error("woocommerce_rest_product_invalid_id", "Invalid ID.", 400)
+        for key, attr in (
+            ("name", "title"),
+            ("description", "description_html"),
+            ("short_description", "short_description"),
+            ("status", "status"),
+            ("slug", "handle"),
+        ):
+            if key in data:
+                product[attr] = data[key]
+        if isinstance(data.get("meta_data"), list):
+            store.upsert_meta(product["meta_data"], data["meta_data"])
+        store.touch(product)
+        store.record_write("woocommerce", "product.update", pid, data)
+        body = shapes.product_v3(product, base())
+    fire_woo(store, rt().sender, "product.updated", pid)
+    return jsonify(body)
+
+
+@bp.get("/orders/<int:oid>")
+@guarded
+def get_order(oid: int):
+    store = rt().store
+    try:
+        with store.lock:
+            return jsonify(shapes.order_v3(store.order("woocommerce", oid), base()))
+    except NotFound:
+        return wc_error("woocommerce_rest_shop_order_invalid_id", "Invalid ID.", 404)
+
+
+@bp.route("/orders/<int:oid>/notes", methods=["GET", "POST"])
+@guarded
+def order_notes(oid: int):
+    store = rt().store
+    with store.lock:
+        try:
+            order = store.order("woocommerce", oid)
+        except NotFound:
+            return wc_error("woocommerce_rest_order_invalid_id", "Invalid order ID.", 404)
+        if request.method == "GET":
+            return jsonify([shapes.note_v3(oid, n, base()) for n in reversed(order["notes"])])
+        data = request.get_json(silent=True) or {}
+        if not data.get("note"):
+            return wc_error("rest_missing_callback_param", "Missing parameter(s): note", 400)
+        note = {
+            "id": store.next_id("misc"),
+            "note": str(data["note"]),
+            "customer_note": bool(data.get("customer_note", False)),
+            "author": "admin" if data.get("added_by_user") else "WooCommerce",
+            "created_at": now(),
+        }
+        order["notes"].append(note)
+        store.record_write("woocommerce", "order.note", oid, data)
+        return jsonify(shapes.note_v3(oid, note, base())), 201
+
+
+@bp.route("/webhooks", methods=["GET", "POST"])
+@guarded
+def webhooks():
+    runtime = rt()
+    store = runtime.store
+    if request.method == "GET":
+        with store.lock:
+            return jsonify([shapes.webhook_v3(h, base()) for h in store.woo_webhooks.values()])
+    data = request.get_json(silent=True) or {}
+    missing = [k for k in ("topic", "delivery_url") if not data.get(k)]
+    if missing:
+        return wc_error("rest_missing_callback_param", f"Missing parameter(s): {', '.join(missing)}", 400)
+    if data["topic"] not in WOO_TOPICS and not data["topic"].startswith(
+        ("product.", "order.", "customer.", "coupon.", "action.")
+    ):
+        return wc_error("rest_invalid_param", "Invalid parameter(s): topic", 400)
+    secret = data.get("secret") or secrets.token_urlsafe(38)[:50]
+    with store.lock:
+        hook = store.add_woo_webhook({**data, "secret": secret})
+        body = shapes.webhook_v3(hook, base())
+    ping_woo(runtime.sender, hook)
+    return jsonify(body), 201

@@ -137,3 +137,7 @@ def _web(settings, args) -> None:
             "--workers", str(args.workers), "--access-logfile", "-", "--timeout", "30",
             "plugin.app:create_app()"]
     os.execv(sys.executable, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

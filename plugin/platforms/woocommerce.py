@@ -10,9 +10,9 @@ only tries Basic when `is_ssl()`.
 from __future__ import annotations
 
 import base64
-import html
 import hashlib
 import hmac
+import html
 import json
 import re
 from urllib.parse import urlsplit

@@ -1,0 +1,163 @@
+"""`copydesk demo`: the whole app on one machine, on the embedded defaults.
+
+Starts, as child processes that stop together on Ctrl-C: the embedded redis-server, the store emulator
+(a Shopify shop and a WooCommerce store seeded with sample products), the web app under gunicorn and a
+worker. It connects both stores, fires their product-created webhooks, and prints each draft as it
+appears. The WooCommerce store auto-publishes by default, so its copy changes on the store page.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from plugin.redis_server import EmbeddedRedis
+from plugin.settings import Settings
+
+SHOP = "demo-store.myshopify.com"
+CREDS = {"shop_token": "shpat_demo_token", "app_secret": "demo-app-secret",
+         "ck": "ck_demo", "cs": "cs_demo", "hook": "demoWebhookSecret42"}
+
+
+def _secret_key(instance: Path) -> str:
+    """The demo's own secret key, made once and kept (0600) so its encrypted data stays readable."""
+    path = instance / "demo-secret-key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode}")
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{what} did not answer at {url}")
+
+
+def run_demo(args) -> int:
+    env = dict(os.environ)
+    instance = Path(env.get("COPYDESK_INSTANCE", "instance")).resolve()
+    env.setdefault("COPYDESK_SECRET_KEY", _secret_key(instance))
+    env["COPYDESK_INSTANCE"] = str(instance)
+    env["SHOPIFY_API_SECRET"] = CREDS["app_secret"]
+    env.pop("REDIS_URL", None)  # the demo always runs its own Redis
+    settings = Settings.from_env(env)
+    web_url = f"http://{args.host}:{args.port}"
+    store_url = f"http://127.0.0.1:{args.store_port}"
+    exe = [sys.executable, "-m", "plugin.cli"]
+    children: list[tuple[str, subprocess.Popen]] = []
+    started = time.monotonic()
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        redis = EmbeddedRedis(instance)
+        if redis.ping():
+            raise RuntimeError(f"an embedded Redis is already running for {instance}: stop the other "
+                               "Copydesk (or `copydesk redis stop`) first")
+        children.append(("redis", redis.start_child()))
+        env["REDIS_URL"] = redis.url
+        store = subprocess.Popen(exe + ["devstore", "--port", str(args.store_port), "--no-seed"], env=env)
+        children.append(("store emulator", store))
+        web = subprocess.Popen(exe + ["web", "--host", args.host, "--port", str(args.port)], env=env)
+        children.append(("web", web))
+        worker = subprocess.Popen(exe + ["worker"], env=env)
+        children.append(("worker", worker))
+        _wait_http(f"{store_url}/", store, "the store emulator")
+        _wait_http(f"{web_url}/healthz", web, "the web app")
+        _connect_stores(settings.replace(redis_url=redis.url), store_url, web_url, args.auto_publish)
+        print(f"\n  Store page (current copy of every product): {store_url}/\n"
+              f"  Web app: {web_url}   ·   the worker is loading the model; drafts follow.\n"
+              f"  Approve a Shopify draft from another terminal:\n"
+              f"    COPYDESK_SECRET_KEY=$(cat {instance}/demo-secret-key) COPYDESK_INSTANCE={instance} \\\n"
+              f"      .venv/bin/copydesk drafts approve ID\n", flush=True)
+        return _follow_drafts(settings, children, args.until_drafts, started)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for name, proc in reversed(children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT if name != "redis" else signal.SIGTERM)
+        for name, proc in reversed(children):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        print("demo stopped", flush=True)
+
+
+def _connect_stores(settings: Settings, store_url: str, web_url: str, auto: str) -> None:
+    from devstore.client import DevStoreClient
+    from plugin.commands import _session
+    from plugin.crypto import Vault
+    from plugin.shops import add_shop
+
+    store = DevStoreClient(store_url)
+    store.reset(seed=True)
+    vault = Vault(settings.secret_key)
+    with _session(settings) as db:
+        add_shop(db, vault, platform="shopify", domain=SHOP, api_url=store_url,
+                 credentials={"access_token": CREDS["shop_token"]},
+                 settings={"auto_publish": auto == "all"}, actor="demo")
+        add_shop(db, vault, platform="woocommerce", domain=store_url, api_url=store_url,
+                 credentials={"consumer_key": CREDS["ck"], "consumer_secret": CREDS["cs"],
+                              "webhook_secret": CREDS["hook"]},
+                 settings={"auto_publish": auto in ("all", "woocommerce")}, actor="demo")
+    store.config(
+        shopify={"shop_domain": SHOP, "access_token": CREDS["shop_token"], "app_secret": CREDS["app_secret"],
+                 "webhook_url": f"{web_url}/webhooks/shopify"},
+        woocommerce={"consumer_key": CREDS["ck"], "consumer_secret": CREDS["cs"], "webhook_secret": CREDS["hook"],
+                     "webhook_url": f"{web_url}/webhooks/woocommerce"},
+    )
+    for product in store.products():
+        topic = "products/create" if product["platform"] == "shopify" else "product.created"
+        store.fire(product["platform"], topic, product["id"])
+
+
+def _follow_drafts(settings: Settings, children, until: int, started: float) -> int:
+    from sqlalchemy import select
+
+    from plugin.commands import _session
+    from plugin.db import Draft, Shop
+
+    seen: dict[int, str] = {}
+    first = True
+    while True:
+        for name, proc in children:
+            if proc.poll() is not None:
+                print(f"{name} exited with status {proc.returncode}", file=sys.stderr)
+                return 1
+        with _session(settings) as db:
+            rows = db.execute(select(Draft, Shop.platform).join(Shop).order_by(Draft.id)).all()
+        for draft, platform in rows:
+            if seen.get(draft.id) == draft.status:
+                continue
+            if first:
+                print(f"first draft after {time.monotonic() - started:.1f} s", flush=True)
+                first = False
+            seen[draft.id] = draft.status
+            title = draft.input_snapshot.get("title", "")
+            print(f"draft {draft.id:>3} [{platform:<11}] {draft.status:<9} {title}: "
+                  f"{draft.fields.get('seo_title', '')!r}", flush=True)
+        if until and len(seen) >= until:
+            print(f"{len(seen)} drafts after {time.monotonic() - started:.1f} s", flush=True)
+            return 0
+        time.sleep(1)

@@ -1,0 +1,133 @@
+"""Platform adapters over real HTTP against the store emulator: reads, writes, errors, throttling."""
+
+from __future__ import annotations
+
+import pytest
+
+from plugin.errors import ProductNotFound, RateLimited, StoreAuthError, TransientStoreError
+from plugin.platforms.base import CopyFields
+from plugin.platforms.http import make_session
+from plugin.platforms.shopify import ShopifyAdapter
+from plugin.platforms.woocommerce import WooCommerceAdapter
+from tests.conftest import SHOP_DOMAIN, SHOP_TOKEN, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET
+
+
+@pytest.fixture
+def store(devstore):
+    devstore.config(
+        shopify={"shop_domain": SHOP_DOMAIN, "access_token": SHOP_TOKEN},
+        woocommerce={"consumer_key": WOO_KEY, "consumer_secret": WOO_SECRET, "webhook_secret": WOO_HOOK_SECRET},
+    )
+    return devstore
+
+
+def shopify(store, token=SHOP_TOKEN) -> ShopifyAdapter:
+    return ShopifyAdapter(domain=SHOP_DOMAIN, api_url=store.base_url, credentials={"access_token": token},
+                          settings={}, session=make_session(), timeout=5)
+
+
+def woo(store, secret=WOO_SECRET) -> WooCommerceAdapter:
+    return WooCommerceAdapter(domain="store", api_url=store.base_url,
+                              credentials={"consumer_key": WOO_KEY, "consumer_secret": secret},
+                              settings={}, session=make_session(), timeout=5)
+
+
+def first_id(store, platform: str) -> str:
+    return str(next(p for p in store.products() if p["platform"] == platform)["id"])
+
+
+COPY = CopyFields(description_html="<p>New words.</p>", short_description="Short & sweet.",
+                  seo_title="A title", seo_description="A meta description.")
+
+
+def test_shopify_reads_a_product(store):
+    product = shopify(store).get_product(first_id(store, "shopify"))
+    assert product.title == "Merino Crew Tee"
+    assert "merino" in product.description_html.lower()
+    assert product.attributes["Size"] == "S, M, L, XL"
+    assert product.variants and product.variants[0]["options"]
+    assert product.record()["description"].startswith("A soft crew-neck tee")
+
+
+def test_shopify_writes_description_and_seo(store):
+    pid = first_id(store, "shopify")
+    shopify(store).update_copy(pid, COPY)
+    raw = store.product("shopify", int(pid))
+    assert raw["description_html"] == COPY.description_html
+    assert (raw["seo_title"], raw["seo_description"]) == (COPY.seo_title, COPY.seo_description)
+    [write] = [w for w in store.writes() if w["platform"] == "shopify"]
+    assert write["resource_id"] in (pid, int(pid))
+
+
+def test_shopify_wrong_token_is_auth_error(store):
+    with pytest.raises(StoreAuthError):
+        shopify(store, token="wrong").get_product(first_id(store, "shopify"))
+
+
+def test_shopify_missing_product(store):
+    with pytest.raises(ProductNotFound):
+        shopify(store).get_product("999999")
+    with pytest.raises(ProductNotFound):
+        shopify(store).update_copy("999999", COPY)
+
+
+def test_shopify_throttled_body_becomes_rate_limited(store):
+    store.fault("shopify", throttle=True, count=1)
+    with pytest.raises(RateLimited) as info:
+        shopify(store).get_product(first_id(store, "shopify"))
+    assert info.value.retry_after >= 1
+
+
+def test_long_retry_after_goes_back_to_the_job(store):
+    store.fault("shopify", status=429, retry_after=30, count=5)
+    with pytest.raises(RateLimited) as info:
+        shopify(store).get_product(first_id(store, "shopify"))
+    assert info.value.retry_after == 30
+
+
+def test_short_429_is_retried_by_the_transport(store):
+    pid = first_id(store, "woocommerce")
+    store.fault("woocommerce", status=429, retry_after=1, count=1)
+    assert woo(store).get_product(pid).id == pid
+
+
+def test_woocommerce_5xx_is_transient(store):
+    store.fault("woocommerce", status=500, count=5)
+    with pytest.raises(TransientStoreError):
+        woo(store).get_product(first_id(store, "woocommerce"))
+
+
+def test_woocommerce_reads_and_writes_over_oauth1(store):
+    pid = first_id(store, "woocommerce")
+    adapter = woo(store)
+    before = adapter.get_product(pid)
+    assert before.title and before.attributes
+    adapter.update_copy(pid, COPY)
+    after = adapter.get_product(pid)
+    assert after.description_html == COPY.description_html
+    assert after.short_description == "<p>Short &amp; sweet.</p>"
+    assert (after.seo_title, after.seo_description) == (COPY.seo_title, COPY.seo_description)
+    assert after.content_hash() != before.content_hash()
+
+
+def test_woocommerce_wrong_secret_is_refused(store):
+    with pytest.raises(StoreAuthError):
+        woo(store, secret="cs_wrong").get_product(first_id(store, "woocommerce"))
+
+
+def test_woocommerce_order_note(store):
+    pid = first_id(store, "woocommerce")
+    order_id = store.create_order("woocommerce", line_items=[{"product_id": int(pid), "quantity": 1}], fire=False)
+    woo(store).add_order_note(str(order_id), "Thanks for your order!", customer_visible=True)
+    notes = store.order("woocommerce", order_id)["notes"]
+    assert notes[-1]["note"] == "Thanks for your order!" and notes[-1]["customer_note"] is True
+
+
+def test_shopify_order_note_is_a_metafield_not_the_buyers_note(store):
+    pid = first_id(store, "shopify")
+    order_id = store.create_order("shopify", line_items=[{"product_id": int(pid), "quantity": 1}],
+                                  note="Leave at the back door", fire=False)
+    shopify(store).add_order_note(str(order_id), "Care: hand wash cold.", customer_visible=True)
+    order = store.order("shopify", order_id)
+    assert order["note"] == "Leave at the back door"
+    assert any(m["value"] == "Care: hand wash cold." for m in order["metafields"])

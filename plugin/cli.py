@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
 
     worker = sub.add_parser("worker", help="run an RQ worker (holds the model for the generate queue)")
-    worker.add_argument("--queues", default="generate,publish,default",
-                        help="comma-separated queues in priority order (default generate,publish,default)")
+    worker.add_argument("--queues", default="publish,default,generate",
+                        help="comma-separated queues in priority order (default publish,default,generate)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
 
     store = sub.add_parser("devstore", help="run the local store emulator (Shopify + WooCommerce)")

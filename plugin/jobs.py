@@ -11,7 +11,9 @@ import redis
 from rq import Queue
 
 GENERATE, PUBLISH, DEFAULT = "generate", "publish", "default"
-QUEUES = (GENERATE, PUBLISH, DEFAULT)
+QUEUES = (PUBLISH, DEFAULT, GENERATE)
+"""The order a worker serves them: cheap store writes first, so approved copy is not held up behind
+a backlog of generation."""
 PREFIX = "copydesk"
 RESULT_TTL = 3600
 FAILURE_TTL = 30 * 24 * 3600

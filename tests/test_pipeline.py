@@ -52,7 +52,7 @@ def test_product_created_becomes_a_published_draft(app, connected, devstore, wor
     fields = draft.fields
     assert fields["description_html"] and len(fields["seo_title"]) <= 70 and len(fields["seo_description"]) <= 160
     stored = devstore.product(platform, product_id)
-    assert stored["description_html" if platform == "shopify" else "description"] == fields["description_html"]
+    assert stored["description_html"] == fields["description_html"]
     # Our own write fires the store's update webhook; it is recognised and nothing new is queued.
     statuses = [d["status"] for d in deliver(devstore)]
     assert statuses == [200, 200]
@@ -114,7 +114,7 @@ def test_staff_edit_after_the_draft_makes_it_stale_and_nothing_is_overwritten(ap
     [draft] = drafts(app)
     assert draft.status == "stale"
     assert "description_html" in draft.reason
-    assert devstore.product("woocommerce", product_id)["description"] == "<p>Written by hand.</p>"
+    assert devstore.product("woocommerce", product_id)["description_html"] == "<p>Written by hand.</p>"
     assert not devstore.writes()
 
 

@@ -77,7 +77,7 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
     from model.copy import write_copy  # the model stack is only imported in the generate worker
 
     result = write_copy(ctx.generator(), product.record(), style=style_for(settings), seed=seed)
-    fields = CopyFields.from_dict(result.fields)
+    fields = to_copy_fields(result.fields)
     with ctx.sessions() as db:
         draft = Draft(
             shop_id=shop_id, kind="product_copy", product_id=product.id, status="pending",
@@ -106,6 +106,16 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
         jobs.enqueue_publish(ctx.redis, draft_id, actor="auto-publish")
     log.info("draft %s written for shop %s product %s", draft_id, shop_id, product.id)
     return draft_id
+
+
+def to_copy_fields(generated: dict) -> CopyFields:
+    """The model's field names (`description` is HTML) to the store-facing copy fields."""
+    return CopyFields(
+        description_html=generated.get("description", ""),
+        short_description=generated.get("short_description", ""),
+        seo_title=generated.get("seo_title", ""),
+        seo_description=generated.get("seo_description", ""),
+    )
 
 
 def _existing(db, shop_id: int, product_id: str, input_hash: str, seed: int) -> int | None:

@@ -1,0 +1,31 @@
+"""`copydesk demo` as a person runs it: real child processes (redis-server, emulator, gunicorn, worker)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.test_cli import _free_port
+
+
+def test_demo_runs_every_process_and_shows_drafts(tmp_path, tiny_model):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COPYDESK_", "REDIS_URL", "DATABASE_URL"))}
+    env.update(COPYDESK_INSTANCE=str(tmp_path / "instance"), COPYDESK_MODEL=str(tiny_model),
+               COPYDESK_TORCH_THREADS="1", HF_HUB_OFFLINE="1")
+    web, store = _free_port(), _free_port()
+    done = subprocess.run(
+        [sys.executable, "-m", "plugin.cli", "demo", "--port", str(web), "--store-port", str(store),
+         "--until-drafts", "20"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    assert f"http://127.0.0.1:{store}/" in out
+    drafts = re.findall(r"^draft +(\d+) \[(\w+) *\] (\w+)", out, re.M)
+    assert len({d[0] for d in drafts}) >= 20
+    assert {d[1] for d in drafts} == {"shopify", "woocommerce"}
+    assert "demo stopped" in out
+    # Everything it started has stopped, the embedded Redis included.
+    assert not (tmp_path / "instance" / "redis.sock").exists()

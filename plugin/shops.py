@@ -19,7 +19,7 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "generate_on_update_without_copy": False,
     "tone": "friendly and clear",
     "language": "en",
-    "target_words": 120,
+    "target_words": 80,
     "api_version": "2025-10",
     "seo_meta_keys": {},
     "order_note_namespace": "copydesk",

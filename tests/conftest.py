@@ -12,14 +12,20 @@ from sqlalchemy import create_engine, text
 
 from plugin.redis_server import EmbeddedRedis
 from plugin.settings import Settings
+from tests.model_fixtures import (  # noqa: F401  (fixtures shared with the model tests)
+    CACHE_ROOT,
+    hf_offline,
+    real_generator,
+    tiny_generator,
+    tiny_model_dir,
+)
 
 APP_SECRET = "test-app-secret-hush"
 SHOP_DOMAIN = "test-shop.myshopify.com"
 SHOP_TOKEN = "shpat_test_token"
 WOO_KEY, WOO_SECRET, WOO_HOOK_SECRET = "ck_test", "cs_test", "wcHookSecret123"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
-CACHE_DIR = Path(os.environ.get("COPYDESK_TEST_CACHE", Path.home() / ".cache" / "copydesk"))
-TINY_MODEL_DIR = CACHE_DIR / "test-models" / "tiny-llama"
+CACHE_DIR = CACHE_ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -71,26 +77,20 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
+def tiny_model(tiny_model_dir) -> Path:
     """A tiny random Llama with the real SmolLM2 tokenizer: gibberish, but the real generation path."""
-    from model.backend import resolve_model
-    from model.tiny import build_tiny_model
-
-    out = TINY_MODEL_DIR
-    if not (out / "config.json").exists():
-        build_tiny_model(out, Path(resolve_model("smollm2", CACHE_DIR)))
-    return out
+    return tiny_model_dir
 
 
 @pytest.fixture
-def settings(tmp_path, redis_server, database_url) -> Settings:
+def settings(tmp_path, redis_server, database_url, tiny_model) -> Settings:
     return Settings(
         secret_key=SECRET_KEY,
         instance_path=tmp_path / "instance",
         redis_url=redis_server.url,
         database_url=database_url,
         shopify_api_secret=APP_SECRET,
-        model=str(TINY_MODEL_DIR),  # built by the `tiny_model` fixture for tests that generate
+        model=str(tiny_model),
         device="cpu",
         torch_threads=1,
         cache_dir=CACHE_DIR,
@@ -163,21 +163,14 @@ def connected(app, devstore, web):
     return ids
 
 
-@pytest.fixture(scope="session")
-def _loaded_tiny(tiny_model):
-    from model.backend import load_generator
-
-    return load_generator(str(tiny_model), device="cpu", threads=1, cache_dir=CACHE_DIR)
-
-
 @pytest.fixture
-def worker(settings, redis_conn, _loaded_tiny):
+def worker(settings, redis_conn, tiny_generator):
     """The real RQ worker path, in this process: `worker.drain()` runs every queued job (burst)."""
     from worker import context
     from worker.main import build_worker
 
     rq_worker = build_worker(settings, redis_conn)
-    context.get().use_generator(_loaded_tiny)
+    context.get().use_generator(tiny_generator)
 
     def drain():
         return rq_worker.work(burst=True, with_scheduler=False, logging_level="WARNING")

@@ -39,8 +39,15 @@ def adapter(ctx: Context, shop: Shop):
     return adapter_for(shop, ctx.vault.open(shop.credentials), ctx.http, ctx.settings.http_timeout)
 
 
+LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch",
+             "pt": "Portuguese", "sv": "Swedish", "da": "Danish", "pl": "Polish", "ja": "Japanese"}
+
+
 def style_for(settings: dict) -> dict:
-    return {"tone": settings["tone"], "language": settings["language"], "target_words": settings["target_words"]}
+    """Prompt inputs from shop settings; a language code is named for the model (`de` → German)."""
+    language = str(settings["language"])
+    return {"tone": settings["tone"], "language": LANGUAGES.get(language.lower(), language),
+            "target_words": settings["target_words"]}
 
 
 def remember_product(db, shop_id: int, product: Product) -> None:

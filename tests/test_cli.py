@@ -110,3 +110,20 @@ def test_manifest_topics_all_have_handlers(app):
         assert spec["webhooks"]["route"] == routes[platform]
         assert any(r.rule == routes[platform] and "POST" in r.methods for r in app.url_map.iter_rules())
         assert set(spec["webhooks"]["topics"]) == handled[platform], platform
+
+
+def test_generate_prints_copy_without_redis_or_a_store(monkeypatch, capsys, tiny_model):
+    for name in ("COPYDESK_SECRET_KEY", "REDIS_URL", "COPYDESK_INSTANCE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COPYDESK_MODEL", str(tiny_model))
+    monkeypatch.setenv("COPYDESK_TORCH_THREADS", "1")
+    assert main(["generate", "--title", "Linen Apron", "--attr", "Material=100% linen",
+                 "--attr", "Length=85 cm", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed["fields"]) == {"description", "short_description", "seo_title", "seo_description"}
+    assert len(printed["fields"]["seo_title"]) <= 70 and printed["prompt_version"] == "product_copy/1"
+
+
+def test_generate_rejects_a_malformed_attribute(capsys):
+    assert main(["generate", "--title", "X", "--attr", "no-equals-sign"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err

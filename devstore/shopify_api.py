@@ -25,6 +25,7 @@ OPERATIONS = ("productUpdate", "orderUpdate", "products", "product", "order")
 VERSION = re.compile(r"^(\d{4}-\d{2}|unstable)$")
 SEO_TITLE_MAX = 255
 FAULT_BODIES = {
+    400: "Bad Request",
     429: "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.",
     500: "Internal Server Error",
     503: "Service Unavailable",

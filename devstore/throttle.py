@@ -51,15 +51,20 @@ class FaultQueue:
             raise ValueError("count: please enter a value greater than 0")
         if not any(k in fault for k in ("status", "delay_s", "throttle")):
             raise ValueError("a fault needs status, delay_s or throttle")
-        if "status" in fault and int(fault["status"]) not in (429, 500, 503):
-            raise ValueError("status: must be 429, 500 or 503")
-        self._faults.append({**fault, "count": count})
+        if "status" in fault and int(fault["status"]) not in (400, 429, 500, 503):
+            raise ValueError("status: must be 400, 429, 500 or 503")
+        if int(fault.get("skip", 0)) < 0:
+            raise ValueError("skip: must be 0 or more")
+        self._faults.append({**fault, "count": count, "skip": int(fault.get("skip", 0))})
 
     def next(self) -> dict | None:
         """Consume one use of the oldest fault and return it, or None when none is pending."""
         if not self._faults:
             return None
         fault = self._faults[0]
+        if fault["skip"] > 0:  # let this many calls through first (e.g. fail the write, not the read)
+            fault["skip"] -= 1
+            return None
         fault["count"] -= 1
         if fault["count"] <= 0:
             self._faults.pop(0)

@@ -23,6 +23,7 @@ from .webhooks import fire_woo, ping_woo
 bp = Blueprint("woo_api", __name__, url_prefix="/wp-json/wc/v3")
 
 FAULTS = {
+    400: ("rest_invalid_param", "Invalid parameter(s): description"),
     429: ("rest_too_many_requests", "Too Many Requests"),
     500: ("internal_server_error", "<p>There has been a critical error on this website.</p>"),
     503: ("service_unavailable", "Service Unavailable"),

@@ -158,3 +158,17 @@ def test_order_created_is_recorded(app, connected, devstore, worker):
     with app.extensions["copydesk_sessionmaker"]() as db:
         entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "order.received"))
     assert entry.detail == {"order_id": str(order_id)}
+
+
+def test_a_refused_write_fails_the_draft_and_the_job_with_the_reason(app, connected, devstore, worker, redis_conn):
+    product_id = devstore.create_product("woocommerce", fire=False, **NEW_PRODUCT)
+    set_shop(app, connected["woocommerce"], auto_publish=True)
+    jobs.enqueue_generate(redis_conn, connected["woocommerce"], str(product_id), trigger="t")
+    devstore.fault("woocommerce", status=400, count=1, skip=2)  # the draft's read and publish's re-read pass
+    worker.drain()
+    [draft] = drafts(app)
+    assert draft.status == "failed"
+    assert "400" in draft.reason
+    failed = FailedJobRegistry(jobs.PUBLISH, connection=redis_conn).get_job_ids()
+    assert failed == [f"publish-{draft.id}"]
+    assert not devstore.writes()

@@ -78,8 +78,8 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
     input_hash = product.content_hash()
     with ctx.sessions() as db:
         existing = _existing(db, shop_id, product.id, input_hash, seed)
-        if existing is not None:
-            return existing
+    if existing is not None:
+        return _resume(ctx, existing)
 
     from model.copy import write_copy  # the model stack is only imported in the generate worker
 
@@ -98,7 +98,7 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
             db.flush()
         except IntegrityError:  # the same job ran twice at once; the other one's draft stands
             db.rollback()
-            return _existing(db, shop_id, product.id, input_hash, seed)
+            return _resume(ctx, _existing(db, shop_id, product.id, input_hash, seed))
         audit(db, action="draft.created", actor=ACTOR, shop_id=shop_id, draft_id=draft.id,
               detail={"trigger": trigger, "model": result.model_id, "prompt": result.prompt_version})
         supersede_pending(db, shop_id=shop_id, product_id=product.id, keep=draft.id,
@@ -123,6 +123,19 @@ def to_copy_fields(generated: dict) -> CopyFields:
         seo_title=generated.get("seo_title", ""),
         seo_description=generated.get("seo_description", ""),
     )
+
+
+def _resume(ctx: Context, draft_id: int | None) -> int | None:
+    """A repeated job finds its draft already written; if it was auto-approved but its publish job
+    was never queued (Redis went away in between), queue it now. Publishing is idempotent."""
+    if draft_id is None:
+        return None
+    with ctx.sessions() as db:
+        draft = db.get(Draft, draft_id)
+        approved = draft is not None and draft.status == "approved"
+    if approved:
+        jobs.enqueue_publish(ctx.redis, draft_id, actor="auto-publish")
+    return draft_id
 
 
 def _existing(db, shop_id: int, product_id: str, input_hash: str, seed: int) -> int | None:

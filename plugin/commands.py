@@ -10,7 +10,8 @@ from plugin.db import init_db, make_engine, make_sessionmaker
 from plugin.settings import Settings
 
 
-def _session(settings: Settings):
+def open_session(settings: Settings):
+    """A database session for a command (tables created if missing)."""
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sqlalchemy_url)
     init_db(engine)
@@ -50,7 +51,7 @@ def generate(settings: Settings, args) -> int:
 def shop(settings: Settings, args) -> int:
     from plugin import shops
 
-    db = _session(settings)
+    db = open_session(settings)
     if args.shop_command == "list":
         for row in shops.list_shops(db):
             state = "uninstalled" if row.uninstalled_at else "active"
@@ -92,7 +93,7 @@ def drafts(settings: Settings, args) -> int:
     from plugin import jobs, shops
     from plugin.redis_server import connect
 
-    db = _session(settings)
+    db = open_session(settings)
     if args.drafts_command == "list":
         shop_id = shops.get_shop(db, args.shop).id if args.shop else None
         for d in ops.list_drafts(db, shop_id=shop_id, status=args.status or None, limit=args.limit):
@@ -111,7 +112,8 @@ def drafts(settings: Settings, args) -> int:
         ops.reject(db, draft, actor="cli", reason=args.reason)
         print(f"draft {draft.id} rejected")
         return 0
-    ops.approve(db, draft, actor="cli")
+    if draft.status != "approved":  # an approved draft whose publish never ran is queued again
+        ops.approve(db, draft, actor="cli")
     job = jobs.enqueue_publish(connect(settings.redis_url, settings.instance_path), draft.id, actor="cli")
     print(f"draft {draft.id} approved; publishing (job {job.id})")
     return 0

@@ -23,6 +23,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 DRAFT_STATUSES = ("pending", "approved", "published", "rejected", "stale", "failed")
@@ -132,5 +133,12 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
 
 
 def init_db(engine: Engine) -> None:
-    """Create missing tables (idempotent)."""
-    Base.metadata.create_all(engine)
+    """Create missing tables (idempotent). Several processes starting at once (gunicorn workers, a
+    worker) may race to create the same table; the loser finds it made and checks again."""
+    for attempt in range(3):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == 2:
+                raise

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from plugin.commands import open_session
 from plugin.redis_server import EmbeddedRedis
 from plugin.settings import Settings
 
@@ -31,8 +32,9 @@ def _secret_key(instance: Path) -> str:
     path = instance / "demo-secret-key"
     if not path.exists():
         instance.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 
@@ -75,6 +77,7 @@ def run_demo(args) -> int:
                                "Copydesk (or `copydesk redis stop`) first")
         children.append(("redis", redis.start_child()))
         env["REDIS_URL"] = redis.url
+        open_session(settings).close()  # create the tables once, before the processes that use them start
         store = subprocess.Popen(exe + ["devstore", "--port", str(args.store_port), "--no-seed"], env=env)
         children.append(("store emulator", store))
         web = subprocess.Popen(exe + ["web", "--host", args.host, "--port", str(args.port)], env=env)
@@ -106,14 +109,13 @@ def run_demo(args) -> int:
 
 def _connect_stores(settings: Settings, store_url: str, web_url: str, auto: str) -> None:
     from devstore.client import DevStoreClient
-    from plugin.commands import _session
     from plugin.crypto import Vault
     from plugin.shops import add_shop
 
     store = DevStoreClient(store_url)
     store.reset(seed=True)
     vault = Vault(settings.secret_key)
-    with _session(settings) as db:
+    with open_session(settings) as db:
         add_shop(db, vault, platform="shopify", domain=SHOP, api_url=store_url,
                  credentials={"access_token": CREDS["shop_token"]},
                  settings={"auto_publish": auto == "all"}, actor="demo")
@@ -135,9 +137,10 @@ def _connect_stores(settings: Settings, store_url: str, web_url: str, auto: str)
 def _follow_drafts(settings: Settings, children, until: int, started: float) -> int:
     from sqlalchemy import select
 
-    from plugin.commands import _session
-    from plugin.db import Draft, Shop
+    from plugin.db import Draft, Shop, make_engine, make_sessionmaker
 
+    engine = make_engine(settings.sqlalchemy_url)
+    sessions = make_sessionmaker(engine)
     seen: dict[int, str] = {}
     first = True
     while True:
@@ -145,7 +148,7 @@ def _follow_drafts(settings: Settings, children, until: int, started: float) -> 
             if proc.poll() is not None:
                 print(f"{name} exited with status {proc.returncode}", file=sys.stderr)
                 return 1
-        with _session(settings) as db:
+        with sessions() as db:
             rows = db.execute(select(Draft, Shop.platform).join(Shop).order_by(Draft.id)).all()
         for draft, platform in rows:
             if seen.get(draft.id) == draft.status:

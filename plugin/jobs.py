@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 
 import redis
-from rq import Queue
+from rq import Callback, Queue
 
 GENERATE, PUBLISH, DEFAULT = "generate", "publish", "default"
 QUEUES = (PUBLISH, DEFAULT, GENERATE)
@@ -29,34 +29,38 @@ def _job_id(*parts: object) -> str:
 
 
 def enqueue_generate(connection: redis.Redis, shop_id: int, product_id: str, *, trigger: str,
-                     delivery: str = "", job_timeout: int = 900):
+                     delivery: str = "", job_timeout: int = 900, pipeline=None):
+    """Queue a generate job; with `pipeline`, it is written only when the caller executes it."""
     return queue(connection, GENERATE, job_timeout).enqueue(
         "worker.tasks.generate_copy", shop_id, product_id, trigger=trigger,
         job_id=f"generate-{shop_id}-{product_id}-{_job_id(delivery or trigger)}",
         result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, description=f"generate shop={shop_id} product={product_id}",
+        pipeline=pipeline,
     )
 
 
-def enqueue_product_updated(connection: redis.Redis, shop_id: int, product_id: str, *, delivery: str = ""):
+def enqueue_product_updated(connection: redis.Redis, shop_id: int, product_id: str, *, delivery: str = "",
+                            pipeline=None):
     return queue(connection, DEFAULT).enqueue(
         "worker.tasks.product_updated", shop_id, product_id,
         job_id=f"product-updated-{shop_id}-{product_id}-{_job_id(delivery)}",
-        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, pipeline=pipeline,
     )
 
 
-def enqueue_order_created(connection: redis.Redis, shop_id: int, order_id: str, *, delivery: str = ""):
+def enqueue_order_created(connection: redis.Redis, shop_id: int, order_id: str, *, delivery: str = "",
+                          pipeline=None):
     return queue(connection, DEFAULT).enqueue(
         "worker.tasks.order_created", shop_id, order_id,
         job_id=f"order-created-{shop_id}-{order_id}-{_job_id(delivery)}",
-        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, pipeline=pipeline,
     )
 
 
 def enqueue_publish(connection: redis.Redis, draft_id: int, *, actor: str):
     return queue(connection, PUBLISH).enqueue(
         "worker.tasks.publish_draft", draft_id, actor=actor,
-        job_id=f"publish-{draft_id}",
+        job_id=f"publish-{draft_id}", on_failure=Callback("worker.tasks.publish_failed"),
         result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, description=f"publish draft={draft_id}",
     )
 

@@ -31,7 +31,6 @@ _PREFIXED: dict[str, tuple[str, type]] = {
     "COPYDESK_DEDUPE_TTL": ("dedupe_ttl", int),
     "COPYDESK_SEED": ("seed", int),
     "COPYDESK_LOG_LEVEL": ("log_level", str),
-    "COPYDESK_SHOPIFY_API_VERSION": ("shopify_api_version", str),
     "COPYDESK_SHOPIFY_API_SECRET_PREVIOUS": ("shopify_api_secret_previous", str),
 }
 _CONVENTIONAL: dict[str, tuple[str, type]] = {
@@ -59,7 +58,6 @@ class Settings:
     shopify_api_secret: str = ""
     shopify_api_secret_previous: str = ""
     """Accepted for webhook signatures during the hour after a secret rotation."""
-    shopify_api_version: str = "2025-10"
     model: str = "smollm2"
     device: str = "auto"
     torch_threads: int = 0

@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from plugin import jobs
+from plugin.crypto import DecryptError
 from plugin.errors import BadSignature, WebhookError
 from plugin.platforms import shopify, woocommerce
 from plugin.platforms.base import WebhookEvent
@@ -59,7 +60,10 @@ def shopify_webhook():
     secrets = [settings.shopify_api_secret, settings.shopify_api_secret_previous]
     if shop is not None and shop.platform == "shopify":
         # A custom app made in the shop's admin signs with its own secret.
-        secrets.insert(0, current_app.extensions["copydesk_vault"].open(shop.credentials).get("webhook_secret", ""))
+        try:
+            secrets.insert(0, current_app.extensions["copydesk_vault"].open(shop.credentials).get("webhook_secret", ""))
+        except DecryptError:
+            log.error("credentials of %s cannot be decrypted (was COPYDESK_SECRET_KEY changed?)", shop.domain)
     event = shopify.parse_webhook(request.headers, body, secrets)
     if shop is None or shop.platform != "shopify" or shop.uninstalled_at is not None:
         log.info("webhook for a shop that is not installed: %s %s", event.shop, event.topic)
@@ -82,45 +86,44 @@ def woocommerce_webhook():
 
 
 def _accept(shop, event: WebhookEvent):
-    """Dedupe, drop our own write-backs, enqueue. Raises RedisError (→ 503) if the queue is down."""
+    """Dedupe, drop our own write-backs, enqueue. Raises RedisError (→ 503) if the queue is down.
+
+    The delivery marker and the job are written in one MULTI/EXEC transaction: either both exist or
+    neither does, so a delivery can never be marked seen without its job (and then refused as a
+    duplicate when the store retries). Two identical deliveries racing can both pass the first check
+    and both queue; the job ids are the same and jobs are idempotent, so that costs one no-op run.
+    """
     conn = get_redis()
     settings = current_app.config["COPYDESK"]
     key = jobs.delivery_key(event.platform, event.dedupe_key)
-    if not conn.set(key, "1", nx=True, ex=settings.dedupe_ttl):
+    if conn.exists(key):
         log.info("duplicate delivery: %s %s %s", event.shop, event.topic, event.resource_id)
         return jsonify(status="duplicate"), 200
-    try:
-        status = _dispatch(conn, shop, event)
-    except Exception:
-        _forget(conn, key)  # let the store's retry through
-        raise
+    with conn.pipeline(transaction=True) as pipe:
+        status = _dispatch(conn, pipe, shop, event)  # first: RQ opens the MULTI itself
+        pipe.set(key, "1", ex=settings.dedupe_ttl)
+        pipe.execute()
     log.info("webhook %s: %s %s %s", status, event.shop, event.topic, event.resource_id)
     return jsonify(status=status), 200
 
 
-def _dispatch(conn: redis.Redis, shop, event: WebhookEvent) -> str:
+def _dispatch(conn: redis.Redis, pipe, shop, event: WebhookEvent) -> str:
+    """Queue what the event calls for into `pipe` (reads go through `conn`)."""
     shop_settings = effective_settings(shop)
     timeout = current_app.config["COPYDESK"].job_timeout
     if event.topic == "product.created":
         if not shop_settings["generate_on_create"]:
             return "ignored"
         jobs.enqueue_generate(conn, shop.id, event.resource_id, trigger="product.created",
-                              delivery=event.dedupe_key, job_timeout=timeout)
+                              delivery=event.dedupe_key, job_timeout=timeout, pipeline=pipe)
         return "queued"
     if event.topic == "product.updated":
         wrote = conn.get(jobs.own_write_key(shop.id, event.resource_id))
         if wrote is not None and event.description_digest and wrote.decode() == event.description_digest:
             return "own-write"
-        jobs.enqueue_product_updated(conn, shop.id, event.resource_id, delivery=event.dedupe_key)
+        jobs.enqueue_product_updated(conn, shop.id, event.resource_id, delivery=event.dedupe_key, pipeline=pipe)
         return "queued"
     if event.topic == "order.created":
-        jobs.enqueue_order_created(conn, shop.id, event.resource_id, delivery=event.dedupe_key)
+        jobs.enqueue_order_created(conn, shop.id, event.resource_id, delivery=event.dedupe_key, pipeline=pipe)
         return "queued"
     return "ignored"
-
-
-def _forget(conn: redis.Redis, key: str) -> None:
-    try:
-        conn.delete(key)
-    except redis.RedisError:
-        pass

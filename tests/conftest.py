@@ -118,7 +118,9 @@ class ThreadServer:
 def app(settings, redis_conn):
     from plugin.app import create_app
 
-    return create_app(settings, redis_client=redis_conn)
+    app = create_app(settings, redis_client=redis_conn)
+    yield app
+    app.extensions["copydesk_engine"].dispose()
 
 
 @pytest.fixture
@@ -177,4 +179,5 @@ def worker(settings, redis_conn, tiny_generator):
 
     rq_worker.drain = drain
     yield rq_worker
+    context.get().sessions.kw["bind"].dispose()
     context.init(None)

@@ -131,3 +131,11 @@ def test_shopify_order_note_is_a_metafield_not_the_buyers_note(store):
     order = store.order("shopify", order_id)
     assert order["note"] == "Leave at the back door"
     assert any(m["value"] == "Care: hand wash cold." for m in order["metafields"])
+
+
+def test_short_description_is_text_never_markup(store):
+    pid = first_id(store, "woocommerce")
+    hostile = CopyFields(short_description="<img src=x onerror=alert(1) Great lamp")
+    woo(store).update_copy(pid, hostile)
+    stored = store.product("woocommerce", int(pid))["short_description"]
+    assert "<img" not in stored and stored.startswith("<p>&lt;img")

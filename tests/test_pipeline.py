@@ -172,3 +172,28 @@ def test_a_refused_write_fails_the_draft_and_the_job_with_the_reason(app, connec
     failed = FailedJobRegistry(jobs.PUBLISH, connection=redis_conn).get_job_ids()
     assert failed == [f"publish-{draft.id}"]
     assert not devstore.writes()
+
+
+def test_auto_publish_leaves_existing_copy_for_a_person(app, connected, devstore, worker):
+    set_shop(app, connected["woocommerce"], auto_publish=True)
+    product_id = devstore.create_product("woocommerce", description="<p>Our own words.</p>", **NEW_PRODUCT)
+    deliver(devstore)
+    worker.drain()
+    [draft] = drafts(app)
+    assert draft.status == "pending" and "already has a description" in draft.reason
+    assert devstore.product("woocommerce", product_id)["description_html"] == "<p>Our own words.</p>"
+    assert not devstore.writes()
+
+
+def test_two_publish_jobs_for_one_draft_write_once(app, connected, devstore, worker, redis_conn):
+    product_id = devstore.create_product("shopify", **NEW_PRODUCT)
+    deliver(devstore)
+    worker.drain()
+    [draft] = drafts(app)
+    with app.extensions["copydesk_sessionmaker"]() as db:
+        approve(db, db.get(Draft, draft.id), actor="staff")
+    jobs.enqueue_publish(redis_conn, draft.id, actor="staff")
+    jobs.enqueue_publish(redis_conn, draft.id, actor="staff")  # a double click, a retried request
+    worker.drain()
+    assert [w["resource_id"] for w in devstore.writes()] in ([product_id], [str(product_id)])
+    assert drafts(app)[0].status == "published"

@@ -104,9 +104,11 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
         supersede_pending(db, shop_id=shop_id, product_id=product.id, keep=draft.id,
                           reason=f"superseded by draft {draft.id}", actor=ACTOR)
         remember_product(db, shop_id, product)
-        auto = bool(settings["auto_publish"])
+        auto = bool(settings["auto_publish"]) and not product.has_copy
         if auto:
             transition(db, draft, "approved", actor=ACTOR, detail={"auto_publish": True})
+        elif settings["auto_publish"]:
+            draft.reason = "the product already has a description: a person reviews before it is replaced"
         db.commit()
         draft_id = draft.id
     if auto:
@@ -157,8 +159,9 @@ def refresh_product(ctx: Context, shop_id: int, product_id: str) -> str:
     new_hash = product.content_hash()
     stale = 0
     with ctx.sessions() as db:
+        # Approved drafts are checked again by their publish job, which re-reads the product.
         pending = db.scalars(select(Draft).where(Draft.shop_id == shop_id, Draft.product_id == product.id,
-                                                 Draft.status.in_(("pending", "approved"))))
+                                                 Draft.status == "pending"))
         for draft in pending:
             if draft.input_hash != new_hash:
                 changed = changed_fields(draft.input_snapshot, product.snapshot())

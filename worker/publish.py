@@ -2,8 +2,12 @@
 
 The product is re-read first. If it changed since the draft was made, the draft becomes `stale` with
 the reason and nothing is written. The copy it replaces stays on the draft (`previous`) for restore.
-A job retried after a write that did land (worker killed, timeout after the store committed) finds
-the store already showing the draft's copy and records it as published instead of writing twice.
+
+Exactly once: a Redis lock per draft (expiring, so a killed worker does not hold it forever) keeps two
+publish jobs for one draft from both writing, and a job retried after a write that did land (worker
+killed, timeout after the store committed) finds the store already showing the draft's copy and
+records it as published instead of writing again. No database transaction is held open across store
+calls.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import logging
 from plugin.db import Draft
 from plugin.drafts import supersede_pending, transition
 from plugin.errors import ProductNotFound, StoreAPIError, TransientStoreError
-from plugin.jobs import own_write_key
-from plugin.platforms.base import CopyFields, copy_digest
+from plugin.jobs import PREFIX, own_write_key
+from plugin.platforms.base import CopyFields, text_digest
 from worker.context import Context
 from worker.pipeline import adapter, changed_fields, load_shop, remember_product
 
@@ -23,61 +27,83 @@ OWN_WRITE_TTL = 24 * 3600
 
 
 def publish_draft(ctx: Context, draft_id: int, *, actor: str) -> str:
+    lock = ctx.redis.lock(f"{PREFIX}:publishing:{draft_id}", timeout=ctx.settings.job_timeout, blocking=False)
+    if not lock.acquire():
+        return "another job is publishing this draft"
+    try:
+        return _publish(ctx, draft_id, actor)
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 - expired or lost with Redis: the timeout frees it anyway
+            log.warning("publish lock for draft %s was already released", draft_id)
+
+
+def _publish(ctx: Context, draft_id: int, actor: str) -> str:
     with ctx.sessions() as db:
         draft = db.get(Draft, draft_id)
         if draft is None:
             return "no such draft"
-        if draft.status == "published":
-            return "already published"
         if draft.status != "approved":
             return f"not published: draft is {draft.status}"
-        loaded = load_shop(ctx, draft.shop_id)
-        if loaded is None:
-            transition(db, draft, "failed", actor=actor, reason="the shop is not installed")
-            db.commit()
-            return "shop not installed"
-        store = adapter(ctx, loaded[0])
-        copy = CopyFields.from_dict(draft.fields)
-        try:
-            current = store.get_product(draft.product_id)
-        except ProductNotFound:
-            transition(db, draft, "failed", actor=actor, reason="the product no longer exists in the store")
-            db.commit()
-            return "product gone"
+        shop_id, product_id, input_hash = draft.shop_id, draft.product_id, draft.input_hash
+        snapshot, copy = dict(draft.input_snapshot), CopyFields.from_dict(draft.fields)
+    loaded = load_shop(ctx, shop_id)
+    if loaded is None:
+        return _finish(ctx, draft_id, "failed", actor, reason="the shop is not installed")
+    store = adapter(ctx, loaded[0])
+    try:
+        current = store.get_product(product_id)
         if _already_written(current.copy, copy):
-            transition(db, draft, "published", actor=actor, detail={"note": "store already showed this copy"})
-            db.commit()
-            return "published (already in store)"
-        if current.content_hash() != draft.input_hash:
-            changed = changed_fields(draft.input_snapshot, current.snapshot())
-            transition(db, draft, "stale", actor=actor,
-                       reason=f"not published: the product changed in the store after this draft was made "
-                              f"({changed}); regenerate or edit it")
-            remember_product(db, draft.shop_id, current)
-            db.commit()
-            return "stale"
+            return _finish(ctx, draft_id, "published", actor, detail={"note": "store already showed this copy"})
+        if current.content_hash() != input_hash:
+            changed = changed_fields(snapshot, current.snapshot())
+            return _finish(ctx, draft_id, "stale", actor, product=current,
+                           reason=f"not published: the product changed in the store after this draft was made "
+                                  f"({changed}); regenerate or edit it")
         # Mark the write as ours before making it: the store's update webhook can beat our response.
-        ctx.redis.set(own_write_key(draft.shop_id, draft.product_id), copy_digest(copy.description_html),
-                      ex=OWN_WRITE_TTL)
-        try:
-            store.update_copy(draft.product_id, copy)
-        except TransientStoreError:
-            raise  # retried by RQ; the draft stays approved
-        except StoreAPIError as err:  # not worth retrying: say so on the draft, and fail the job
-            transition(db, draft, "failed", actor=actor, reason=f"the store refused the copy: {err}")
-            db.commit()
-            raise
-        draft.previous = current.copy.as_dict()
-        transition(db, draft, "published", actor=actor, detail={"fields": [k for k, v in copy.as_dict().items() if v]})
-        supersede_pending(db, shop_id=draft.shop_id, product_id=draft.product_id, keep=draft.id,
-                          reason=f"draft {draft.id} was published", actor=actor)
+        ctx.redis.set(own_write_key(shop_id, product_id), text_digest(copy.description_html), ex=OWN_WRITE_TTL)
+        store.update_copy(product_id, copy)
+    except ProductNotFound:
+        return _finish(ctx, draft_id, "failed", actor, reason="the product no longer exists in the store")
+    except TransientStoreError:
+        raise  # RQ retries; the draft stays approved (publish_failed marks it if retries run out)
+    except StoreAPIError as err:  # not worth retrying: say so on the draft, and fail the job
+        _finish(ctx, draft_id, "failed", actor, reason=f"the store refused the copy: {err}")
+        raise
+    return _finish(ctx, draft_id, "published", actor, previous=current.copy.as_dict(),
+                   detail={"fields": [k for k, v in copy.as_dict().items() if v]})
+
+
+def _finish(ctx: Context, draft_id: int, status: str, actor: str, *, reason: str = "", detail: dict | None = None,
+            previous: dict | None = None, product=None) -> str:
+    """Record the outcome in one transaction: status, audit entry, and what follows from it."""
+    with ctx.sessions() as db:
+        draft = db.get(Draft, draft_id)
+        if previous is not None:
+            draft.previous = previous
+        transition(db, draft, status, actor=actor, reason=reason, detail=detail)
+        if status == "published":
+            supersede_pending(db, shop_id=draft.shop_id, product_id=draft.product_id, keep=draft.id,
+                              reason=f"draft {draft.id} was published", actor=actor)
+        if product is not None:
+            remember_product(db, draft.shop_id, product)
         db.commit()
-    log.info("draft %s published", draft_id)
-    return "published"
+    log.info("draft %s %s", draft_id, status)
+    return status
+
+
+def mark_failed(ctx: Context, draft_id: int, reason: str) -> None:
+    """A publish job gave up (retries exhausted): the draft says so instead of staying approved."""
+    with ctx.sessions() as db:
+        draft = db.get(Draft, draft_id)
+        if draft is not None and draft.status == "approved":
+            transition(db, draft, "failed", actor="worker", reason=reason)
+            db.commit()
 
 
 def _already_written(current: CopyFields, copy: CopyFields) -> bool:
     if not copy.description_html:
         return False
-    return (copy_digest(current.description_html) == copy_digest(copy.description_html)
+    return (text_digest(current.description_html) == text_digest(copy.description_html)
             and (not copy.seo_title or current.seo_title == copy.seo_title))

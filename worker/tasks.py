@@ -12,6 +12,7 @@ from plugin.drafts import audit
 from plugin.platforms.base import check_id
 from worker import context
 from worker.pipeline import generate_draft, load_shop, refresh_product
+from worker.publish import mark_failed
 from worker.publish import publish_draft as _publish
 from worker.retry import retry_transient
 
@@ -31,6 +32,12 @@ def product_updated(shop_id: int, product_id: str):
 @retry_transient
 def publish_draft(draft_id: int, *, actor: str = "staff"):
     return _publish(context.get(), int(draft_id), actor=actor)
+
+
+def publish_failed(job, connection, exc_type, exc_value, traceback):
+    """RQ on_failure callback of publish jobs: the draft records why it was not published."""
+    draft_id = int(job.args[0])
+    mark_failed(context.get(), draft_id, f"publishing failed: {exc_type.__name__}: {exc_value}"[:500])
 
 
 def order_created(shop_id: int, order_id: str):

@@ -42,9 +42,10 @@ def digest(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def copy_digest(description_html: str) -> str:
-    """Hash of a description as the store echoes it back, insensitive to whitespace changes."""
-    return hashlib.sha256(_SPACE.sub("", description_html or "").encode()).hexdigest()
+def text_digest(description_html: str) -> str:
+    """Hash of a description's visible text: stores rewrite markup (WordPress adds paragraphs and line
+    breaks, Shopify normalises HTML), so our own copy echoed back is recognised by its words."""
+    return hashlib.sha256(_SPACE.sub("", html_to_text(description_html)).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class WebhookEvent:
     resource_id: str
     dedupe_key: str
     description_digest: str = ""
-    """copy_digest() of the description in the payload (products only), to spot our own writes."""
+    """text_digest() of the description in the payload (products only), to spot our own writes."""
     triggered_at: str = ""
 
 

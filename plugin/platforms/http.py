@@ -70,10 +70,12 @@ def send(session: requests.Session, method: str, url: str, *, timeout: float, **
     """
     try:
         response = session.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
+    # `from None`: the library's message repeats the full URL, and WooCommerce's OAuth 1.0a signature and
+    # consumer key travel in its query string; they must not reach logs or RQ's failed registry.
     except (requests.ConnectionError, requests.Timeout) as err:
-        raise TransientStoreError(f"{method} {_redact(url)}: {type(err).__name__}") from err
+        raise TransientStoreError(f"{method} {_redact(url)}: {type(err).__name__}") from None
     except requests.RequestException as err:
-        raise StoreAPIError(f"{method} {_redact(url)}: {type(err).__name__}") from err
+        raise StoreAPIError(f"{method} {_redact(url)}: {type(err).__name__}") from None
     status = response.status_code
     if status < 300 or status == 404:
         return response

@@ -13,8 +13,15 @@ import hmac
 import json
 import re
 
-from plugin.errors import BadRequest, BadSignature, ProductNotFound, RateLimited, StoreAPIError
-from plugin.platforms.base import CopyFields, Product, StoreAdapter, WebhookEvent, check_id, copy_digest
+from plugin.errors import (
+    BadRequest,
+    BadSignature,
+    ProductNotFound,
+    RateLimited,
+    StoreAPIError,
+    TransientStoreError,
+)
+from plugin.platforms.base import CopyFields, Product, StoreAdapter, WebhookEvent, check_id, text_digest
 from plugin.platforms.http import send
 
 PLATFORM = "shopify"
@@ -68,8 +75,9 @@ def parse_webhook(headers, body: bytes, secrets: list[str]) -> WebhookEvent:
     if missing:
         raise BadRequest(f"missing headers: {', '.join(missing)}")
     topic = headers["X-Shopify-Topic"]
-    if topic not in TOPICS:
-        raise BadRequest(f"unsupported topic {topic[:60]!r}")
+    if topic not in TOPICS:  # verified but not ours to handle: acknowledge, or Shopify counts a failure
+        return WebhookEvent(platform=PLATFORM, shop=shop_of(headers), topic=f"unhandled:{topic[:60]}",
+                            resource_id="", dedupe_key=headers["X-Shopify-Webhook-Id"].strip()[:100])
     try:
         payload = json.loads(body)
         resource_id = check_id(payload["id"], "id")
@@ -82,7 +90,7 @@ def parse_webhook(headers, body: bytes, secrets: list[str]) -> WebhookEvent:
         topic=TOPICS[topic],
         resource_id=resource_id,
         dedupe_key=headers["X-Shopify-Webhook-Id"].strip()[:100],
-        description_digest=copy_digest(description) if isinstance(description, str) else "",
+        description_digest=text_digest(description) if isinstance(description, str) else "",
         triggered_at=headers.get("X-Shopify-Triggered-At", ""),
     )
 
@@ -110,7 +118,13 @@ class ShopifyAdapter(StoreAdapter):
         if response.status_code == 404:
             raise StoreAPIError("Shopify API endpoint not found (check the shop domain and API version)",
                                 status=404)
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            raise TransientStoreError("Shopify answered something other than JSON", status=response.status_code) \
+                from None
+        if not isinstance(body, dict):
+            raise StoreAPIError("Shopify answered an unexpected JSON document")
         self.throttle_status = (body.get("extensions") or {}).get("cost", {}).get("throttleStatus")
         errors = body.get("errors")
         if errors:
@@ -118,7 +132,10 @@ class ShopifyAdapter(StoreAdapter):
                 raise RateLimited("Shopify throttled the request", retry_after=self._throttle_wait(body))
             messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
             raise StoreAPIError(f"Shopify GraphQL error: {messages[:300]}")
-        return body["data"]
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise StoreAPIError("Shopify answered without data")
+        return data
 
     @staticmethod
     def _throttle_wait(body: dict) -> float:
@@ -162,7 +179,7 @@ class ShopifyAdapter(StoreAdapter):
         seo = {k: v for k, v in (("title", copy.seo_title), ("description", copy.seo_description)) if v}
         if seo:
             product["seo"] = seo
-        result = self.graphql(PRODUCT_UPDATE, {"product": product})["productUpdate"]
+        result = self.graphql(PRODUCT_UPDATE, {"product": product}).get("productUpdate") or {}
         errors = result.get("userErrors") or []
         if errors:
             text = "; ".join(e.get("message", "") for e in errors)

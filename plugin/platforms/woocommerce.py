@@ -21,7 +21,7 @@ from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth1
 
 from plugin.errors import BadRequest, BadSignature, ProductNotFound, StoreAPIError
-from plugin.platforms.base import CopyFields, Product, StoreAdapter, WebhookEvent, check_id, copy_digest
+from plugin.platforms.base import CopyFields, Product, StoreAdapter, WebhookEvent, check_id, text_digest
 from plugin.platforms.http import send
 
 PLATFORM = "woocommerce"
@@ -70,8 +70,9 @@ def parse_webhook(headers, body: bytes, secret: str) -> WebhookEvent:
     if missing:
         raise BadRequest(f"missing headers: {', '.join(missing)}")
     topic = headers["X-WC-Webhook-Topic"]
-    if topic not in TOPICS:
-        raise BadRequest(f"unsupported topic {topic[:60]!r}")
+    if topic not in TOPICS:  # verified but not ours: acknowledge, or WooCommerce disables the webhook
+        return WebhookEvent(platform=PLATFORM, shop=source_of(headers), topic=f"unhandled:{topic[:60]}",
+                            resource_id="", dedupe_key=f"unhandled|{hashlib.sha256(body).hexdigest()}")
     try:
         payload = json.loads(body)
         resource_id = check_id(payload["id"], "id")
@@ -86,7 +87,7 @@ def parse_webhook(headers, body: bytes, secret: str) -> WebhookEvent:
         topic=topic,
         resource_id=resource_id,
         dedupe_key=f"{store}|{topic}|{resource_id}|{modified}",
-        description_digest=copy_digest(description) if isinstance(description, str) else "",
+        description_digest=text_digest(description) if isinstance(description, str) else "",
         triggered_at=modified,
     )
 
@@ -129,7 +130,7 @@ class WooCommerceAdapter(StoreAdapter):
             id=check_id(product_id),
             title=data.get("name") or "",
             description_html=data.get("description") or "",
-            short_description=data.get("short_description") or "",
+            short_description=data.get("short_description") or "",  # the store's own HTML
             seo_title=str(meta.get(keys["seo_title"]) or ""),
             seo_description=str(meta.get(keys["seo_description"]) or ""),
             category=", ".join(c.get("name", "") for c in data.get("categories") or []),
@@ -146,10 +147,8 @@ class WooCommerceAdapter(StoreAdapter):
         body: dict = {}
         if copy.description_html:
             body["description"] = copy.description_html
-        if copy.short_description:
-            text = copy.short_description
-            # Drafts hold plain text; a restore carries the store's own HTML back unchanged.
-            body["short_description"] = text if text.lstrip().startswith("<") else f"<p>{html.escape(text)}</p>"
+        if copy.short_description:  # drafts hold plain text: always escaped, never taken as markup
+            body["short_description"] = f"<p>{html.escape(copy.short_description)}</p>"
         meta = [{"key": keys[f], "value": getattr(copy, f)} for f in ("seo_title", "seo_description")
                 if getattr(copy, f)]
         if meta:

@@ -1,6 +1,6 @@
 """Shared fixtures for the model-side tests: offline hub, the tiny test model, the real model.
 
-Import the fixtures you use into a test module (``from model_fixtures import tiny_generator``).
+tests/conftest.py imports these fixtures, so every test module can name them as parameters.
 The tiny model is built once into ``~/.cache/copydesk/test-models`` and reused across sessions.
 """
 

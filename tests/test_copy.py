@@ -8,23 +8,7 @@ import pytest
 
 from model import parse
 from model.copy import ALL_FIELDS, CopyResult, fallback, write_copy
-
-try:
-    from model_fixtures import (  # noqa: F401
-        SAMPLE_RECORD,
-        hf_offline,
-        real_generator,
-        tiny_generator,
-        tiny_model_dir,
-    )
-except ImportError:  # tests/ imported as a package
-    from tests.model_fixtures import (  # noqa: F401
-        SAMPLE_RECORD,
-        hf_offline,
-        real_generator,
-        tiny_generator,
-        tiny_model_dir,
-    )
+from tests.model_fixtures import SAMPLE_RECORD  # fixtures themselves come from conftest
 
 
 class ScriptedGenerator:

@@ -11,25 +11,7 @@ import pytest
 from model import convert
 from model.backend import resolve_model, weights_revision
 from model.errors import ConversionError, ModelNotFoundError
-
-try:
-    from model_fixtures import (  # noqa: F401
-        MODEL_CACHE,
-        SAMPLE_RECORD,
-        hf_offline,
-        real_generator,
-        tiny_generator,
-        tiny_model_dir,
-    )
-except ImportError:  # tests/ imported as a package
-    from tests.model_fixtures import (  # noqa: F401
-        MODEL_CACHE,
-        SAMPLE_RECORD,
-        hf_offline,
-        real_generator,
-        tiny_generator,
-        tiny_model_dir,
-    )
+from tests.model_fixtures import MODEL_CACHE  # fixtures themselves come from conftest
 
 CHATS = [
     [{"role": "system", "content": "You write product copy."},

@@ -5,6 +5,8 @@ in a fresh process), and per-product ``write_copy`` time for 1 field per call (4
 fields batched vs all products' fields in one call, at 1 and 2 torch threads.
 
     python bench/bench_generate.py [--products 3] [--skip-convert] [--data FILE.jsonl]
+
+Products come from the store emulator's samples unless --data names a JSONL file of product records.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = Path("/work/shared/data/products.val.jsonl")
-DEFAULT_CACHE = Path.home() / ".cache" / "copydesk" / "models"
+DEFAULT_CACHE = Path.home() / ".cache" / "copydesk"
+"""The same folder as Settings.cache_dir's default: the benchmark measures the app's own cache."""
 FRESH_LOAD = """
 import time, sys; t0 = time.perf_counter()
 from pathlib import Path
@@ -32,9 +34,17 @@ print(f"{t1 - t0:.2f} {time.perf_counter() - t0:.2f}")
 """
 
 
-def load_products(path: Path, n: int) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for _, line in zip(range(n), fh, strict=False)]
+def load_products(path: Path | None, n: int) -> list[dict]:
+    if path is not None:
+        with path.open(encoding="utf-8") as fh:
+            return [json.loads(line) for _, line in zip(range(n), fh, strict=False)]
+    from devstore.samples import SHOPIFY, WOOCOMMERCE
+    from plugin.platforms.base import html_to_text
+
+    samples = (SHOPIFY + WOOCOMMERCE)[:n]
+    return [{"id": str(i), "title": p["title"], "category": p.get("category", ""), "vendor": p.get("vendor", ""),
+             "tags": p.get("tags", []), "attributes": p.get("attributes", {}), "variants": [],
+             "description": html_to_text(p.get("description_html", ""))} for i, p in enumerate(samples)]
 
 
 def timed(fn):
@@ -51,7 +61,7 @@ def count_tokens(generator, result) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=None, help="JSONL product records (default: samples)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--skip-convert", action="store_true", help="skip the fresh conversion")
     args = parser.parse_args(argv)
@@ -80,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
           f" / {float(out[1]):.1f} s")
 
     products = load_products(args.data, args.products)
-    print(f"\nper-product write_copy, {len(products)} products from {args.data.name} (median, s;"
+    source = args.data.name if args.data else "the emulator's samples"
+    print(f"\nper-product write_copy, {len(products)} products from {source} (median, s;"
           " tokens generated/s in brackets)")
     print(f"{'threads':>8} {'1 field/call x4':>18} {'4 fields batched':>18}"
           f" {f'{len(products)} products x 4 batched':>24}")

@@ -78,17 +78,24 @@ def run_demo(args) -> int:
         children.append(("redis", redis.start_child()))
         env["REDIS_URL"] = redis.url
         open_session(settings).close()  # create the tables once, before the processes that use them start
-        store = subprocess.Popen(exe + ["devstore", "--port", str(args.store_port), "--no-seed"], env=env)
-        children.append(("store emulator", store))
-        web = subprocess.Popen(exe + ["web", "--host", args.host, "--port", str(args.port)], env=env)
-        children.append(("web", web))
-        worker = subprocess.Popen(exe + ["worker"], env=env)
-        children.append(("worker", worker))
+        logs = instance / "logs"
+        logs.mkdir(exist_ok=True)
+
+        def start(name: str, argv: list[str]) -> subprocess.Popen:
+            with open(logs / f"{name}.log", "ab") as log:  # the child keeps its own handle
+                proc = subprocess.Popen(exe + argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+            children.append((name, proc))
+            return proc
+
+        store = start("devstore", ["devstore", "--port", str(args.store_port), "--no-seed"])
+        web = start("web", ["web", "--host", args.host, "--port", str(args.port)])
+        start("worker", ["worker"])
         _wait_http(f"{store_url}/", store, "the store emulator")
         _wait_http(f"{web_url}/healthz", web, "the web app")
         _connect_stores(settings.replace(redis_url=redis.url), store_url, web_url, args.auto_publish)
         print(f"\n  Store page (current copy of every product): {store_url}/\n"
-              f"  Web app: {web_url}   ·   the worker is loading the model; drafts follow.\n"
+              f"  Web app: {web_url}   ·   logs: {logs}/\n"
+              f"  The worker is loading the model (the first run converts it once: about a minute).\n"
               f"  Approve a Shopify draft from another terminal:\n"
               f"    COPYDESK_SECRET_KEY=$(cat {instance}/demo-secret-key) COPYDESK_INSTANCE={instance} \\\n"
               f"      .venv/bin/copydesk drafts approve ID\n", flush=True)
@@ -96,14 +103,15 @@ def run_demo(args) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        # One at a time, last started first: the worker and web still need Redis while they stop.
         for name, proc in reversed(children):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT if name != "redis" else signal.SIGTERM)
-        for name, proc in reversed(children):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
         print("demo stopped", flush=True)
 
 
@@ -146,7 +154,8 @@ def _follow_drafts(settings: Settings, children, until: int, started: float) -> 
     while True:
         for name, proc in children:
             if proc.poll() is not None:
-                print(f"{name} exited with status {proc.returncode}", file=sys.stderr)
+                print(f"{name} exited with status {proc.returncode}; see its log under instance/logs/",
+                      file=sys.stderr)
                 return 1
         with sessions() as db:
             rows = db.execute(select(Draft, Shop.platform).join(Shop).order_by(Draft.id)).all()

@@ -67,8 +67,15 @@ def load_generator(
     device: str = "auto",
     threads: int | None = None,
     cache_dir: Path,
+    api_key: str = "",
+    timeout: float = 120.0,
+    concurrency: int = 8,
 ) -> Generator:
     """Resolve ``spec``, load tokenizer + model once and return a ready ``Generator``."""
+    if spec.startswith("openai:"):
+        from model import openai_backend
+
+        return openai_backend.load(spec, api_key=api_key, timeout=timeout, concurrency=concurrency)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -33,7 +33,7 @@ def generate(settings: Settings, args) -> int:
               "attributes": attributes, "variants": [], "description": args.description}
     started = time.perf_counter()
     generator = load_generator(settings.model, device=settings.device, threads=settings.torch_threads or None,
-                               cache_dir=settings.cache_dir)
+                               cache_dir=settings.cache_dir, api_key=settings.openai_api_key)
     loaded = time.perf_counter()
     result = write_copy(generator, record, seed=args.seed)
     done = time.perf_counter()

@@ -86,7 +86,9 @@ def run_demo(args) -> int:
 
         def start(name: str, argv: list[str]) -> subprocess.Popen:
             with open(logs / f"{name}.log", "ab") as log:  # the child keeps its own handle
-                proc = subprocess.Popen(exe + argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+                # A session of its own: Ctrl-C reaches only the demo, which stops the children in order.
+                proc = subprocess.Popen(exe + argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
             children.append((name, proc))
             return proc
 

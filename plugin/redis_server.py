@@ -89,7 +89,7 @@ class EmbeddedRedis:
     def start_child(self) -> subprocess.Popen:
         """Start the server as a child of the calling process (which then owns it)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.Popen(self.command(daemonize=False), stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(self.command(daemonize=False), stdin=subprocess.DEVNULL, start_new_session=True)
         self.wait_ready(proc)
         return proc
 

@@ -22,6 +22,7 @@ _PREFIXED: dict[str, tuple[str, type]] = {
     "COPYDESK_INSTANCE": ("instance_path", Path),
     "COPYDESK_APP_URL": ("app_url", str),
     "COPYDESK_MODEL": ("model", str),
+    "COPYDESK_OPENAI_API_KEY": ("openai_api_key", str),
     "COPYDESK_DEVICE": ("device", str),
     "COPYDESK_TORCH_THREADS": ("torch_threads", int),
     "COPYDESK_CACHE_DIR": ("cache_dir", Path),
@@ -39,7 +40,7 @@ _CONVENTIONAL: dict[str, tuple[str, type]] = {
     "SHOPIFY_API_KEY": ("shopify_api_key", str),
     "SHOPIFY_API_SECRET": ("shopify_api_secret", str),
 }
-_SECRET_FIELDS = {"secret_key", "shopify_api_secret", "shopify_api_secret_previous"}
+_SECRET_FIELDS = {"secret_key", "shopify_api_secret", "shopify_api_secret_previous", "openai_api_key"}
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -59,6 +60,9 @@ class Settings:
     shopify_api_secret_previous: str = ""
     """Accepted for webhook signatures during the hour after a secret rotation."""
     model: str = "smollm2"
+    """`smollm2` (bundled), a local folder, a hub id in the local cache, or `openai:<base-url>#<model>`."""
+    openai_api_key: str = ""
+    """Bearer token for an `openai:` inference server, if it wants one."""
     device: str = "auto"
     torch_threads: int = 0
     """0: let torch decide."""

@@ -24,6 +24,8 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "seo_meta_keys": {},
     "order_note_namespace": "copydesk",
     "order_note_key": "follow_up",
+    "requests_per_second": 2.0,
+    "burst": 5.0,
 }
 
 
@@ -41,6 +43,14 @@ def parse_setting(key: str, raw: str) -> object:
         if lowered not in ("true", "false", "on", "off", "1", "0", "yes", "no"):
             raise ValueError(f"{key} takes true or false, not {raw!r}")
         return lowered in ("true", "on", "1", "yes")
+    if isinstance(default, float):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{key} takes a number, not {raw!r}") from None
+        if value <= 0:
+            raise ValueError(f"{key} must be positive")
+        return value
     if isinstance(default, int):
         try:
             return int(raw)

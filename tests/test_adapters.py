@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from plugin.errors import ProductNotFound, RateLimited, StoreAuthError, TransientStoreError
@@ -139,3 +141,31 @@ def test_short_description_is_text_never_markup(store):
     woo(store).update_copy(pid, hostile)
     stored = store.product("woocommerce", int(pid))["short_description"]
     assert "<img" not in stored and stored.startswith("<p>&lt;img")
+
+
+def test_calls_are_paced_by_the_shared_bucket(store, redis_conn):
+    from plugin.ratelimit import ShopBucket
+
+    pid = first_id(store, "woocommerce")
+    bucket = ShopBucket(redis_conn, "copydesk:ratelimit:woocommerce:test", capacity=1, rate=5)
+    adapters = [woo(store), woo(store)]  # two workers, one store
+    for adapter in adapters:
+        adapter.bucket = bucket
+    started = time.monotonic()
+    for i in range(4):
+        adapters[i % 2].get_product(pid)
+    assert time.monotonic() - started >= 0.5  # 1 token at once, then 5 a second
+
+
+def test_shopify_throttling_pauses_every_worker_of_the_shop(store, redis_conn):
+    from plugin.ratelimit import for_shopify
+
+    adapter = shopify(store)
+    adapter.bucket = for_shopify(redis_conn, SHOP_DOMAIN)
+    adapter.get_product(first_id(store, "shopify"))
+    assert adapter.bucket.state()["capacity"] == 2000  # the store's own figures replace our defaults
+    store.fault("shopify", throttle=True, count=1)
+    with pytest.raises(RateLimited):
+        adapter.get_product(first_id(store, "shopify"))
+    assert adapter.bucket.state()["blocked_for"] > 0
+    assert for_shopify(redis_conn, SHOP_DOMAIN).take(1) > 0  # another worker waits too

@@ -197,3 +197,20 @@ def test_two_publish_jobs_for_one_draft_write_once(app, connected, devstore, wor
     worker.drain()
     assert [w["resource_id"] for w in devstore.writes()] in ([product_id], [str(product_id)])
     assert drafts(app)[0].status == "published"
+
+
+@pytest.mark.model
+def test_real_model_writes_the_draft_end_to_end(app, connected, devstore, worker, real_generator):
+    from worker import context
+
+    context.get().use_generator(real_generator)
+    devstore.create_product("woocommerce", **NEW_PRODUCT)
+    deliver(devstore)
+    worker.drain()
+    [draft] = drafts(app)
+    assert draft.model_id == "smollm2" and draft.model_revision
+    fields = draft.fields
+    assert all(fields[k] for k in ("description_html", "short_description", "seo_title", "seo_description"))
+    assert len(fields["seo_title"]) <= 70 and len(fields["seo_description"]) <= 160
+    assert fields["description_html"].startswith("<")
+    assert "<script" not in fields["description_html"]

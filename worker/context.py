@@ -48,6 +48,7 @@ class Context:
                     device=self.settings.device,
                     threads=self.settings.torch_threads or None,
                     cache_dir=self.settings.cache_dir,
+                    api_key=self.settings.openai_api_key,
                 )
             return self._generator
 

@@ -12,7 +12,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from plugin import jobs
+from plugin import jobs, ratelimit
 from plugin.db import Draft, ProductState, Shop, utcnow
 from plugin.drafts import audit, supersede_pending, transition
 from plugin.errors import ProductNotFound
@@ -36,7 +36,14 @@ def load_shop(ctx: Context, shop_id: int) -> tuple[Shop, dict] | None:
 
 
 def adapter(ctx: Context, shop: Shop):
-    return adapter_for(shop, ctx.vault.open(shop.credentials), ctx.http, ctx.settings.http_timeout)
+    """The shop's adapter, paced by a rate-limit bucket in Redis that every worker shares."""
+    if shop.platform == "shopify":
+        bucket = ratelimit.for_shopify(ctx.redis, shop.domain)
+    else:
+        conf = effective_settings(shop)
+        bucket = ratelimit.for_woocommerce(ctx.redis, shop.domain, float(conf["requests_per_second"]),
+                                           float(conf["burst"]))
+    return adapter_for(shop, ctx.vault.open(shop.credentials), ctx.http, ctx.settings.http_timeout, bucket)
 
 
 LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch",

@@ -14,11 +14,11 @@ ADAPTERS: dict[str, type[StoreAdapter]] = {
 }
 
 
-def adapter_for(shop, credentials: dict, session: requests.Session, timeout: float) -> StoreAdapter:
-    """The adapter for a `plugin.db.Shop` row, given its decrypted credentials."""
+def adapter_for(shop, credentials: dict, session: requests.Session, timeout: float, bucket=None) -> StoreAdapter:
+    """The adapter for a `plugin.db.Shop` row, given its decrypted credentials and rate-limit bucket."""
     try:
         cls = ADAPTERS[shop.platform]
     except KeyError:
         raise ValueError(f"unknown platform {shop.platform!r}") from None
     return cls(domain=shop.domain, api_url=shop.api_url, credentials=credentials,
-               settings=dict(shop.settings or {}), session=session, timeout=timeout)
+               settings=dict(shop.settings or {}), session=session, timeout=timeout, bucket=bucket)

@@ -151,7 +151,9 @@ class StoreAdapter(ABC):
     platform: str = ""
 
     def __init__(self, *, domain: str, api_url: str, credentials: dict, settings: dict,
-                 session: requests.Session, timeout: float):
+                 session: requests.Session, timeout: float, bucket=None):
+        """`bucket`: the shop's `plugin.ratelimit.ShopBucket`, shared by every worker; None paces nothing."""
+        self.bucket = bucket
         self.domain = domain
         self.api_url = api_url
         self.credentials = credentials

@@ -33,6 +33,9 @@ _SHOP = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")
 PRODUCT_QUERY = """query($id: ID!) { product(id: $id) { id title handle descriptionHtml productType vendor
  tags updatedAt seo { title description } options { name values }
  variants(first: 100) { nodes { title sku price selectedOptions { name value } } } } }"""
+# What each call asks of Shopify's cost bucket up front (connections cost 2 + `first`); the unused part
+# comes back after the call, as Shopify refunds it too.
+PRODUCT_QUERY_COST, PRODUCT_UPDATE_COST, ORDER_UPDATE_COST = 110.0, 10.0, 10.0
 PRODUCT_UPDATE = """mutation($product: ProductUpdateInput!) { productUpdate(product: $product) {
  product { id updatedAt } userErrors { field message } } }"""
 ORDER_UPDATE = """mutation($input: OrderInput!) { orderUpdate(input: $input) {
@@ -108,13 +111,21 @@ class ShopifyAdapter(StoreAdapter):
         version = self.settings.get("api_version") or "2025-10"
         return f"{base}/admin/api/{version}/graphql.json"
 
-    def graphql(self, query: str, variables: dict) -> dict:
-        """Run one query; throttling becomes RateLimited with a wait computed from throttleStatus."""
-        response = send(
-            self.session, "POST", self.endpoint, timeout=self.timeout,
-            json={"query": query, "variables": variables},
-            headers={"X-Shopify-Access-Token": self.credentials["access_token"]},
-        )
+    def graphql(self, query: str, variables: dict, cost: float = 10.0) -> dict:
+        """Run one query, paced by the shop's bucket; throttling becomes RateLimited (and pauses every
+        worker of this shop) with a wait computed from throttleStatus."""
+        if self.bucket is not None:
+            self.bucket.wait_and_take(cost)
+        try:
+            response = send(
+                self.session, "POST", self.endpoint, timeout=self.timeout,
+                json={"query": query, "variables": variables},
+                headers={"X-Shopify-Access-Token": self.credentials["access_token"]},
+            )
+        except RateLimited as err:  # HTTP 429
+            if self.bucket is not None:
+                self.bucket.block_for(err.retry_after or 2.0)
+            raise
         if response.status_code == 404:
             raise StoreAPIError("Shopify API endpoint not found (check the shop domain and API version)",
                                 status=404)
@@ -125,11 +136,20 @@ class ShopifyAdapter(StoreAdapter):
                 from None
         if not isinstance(body, dict):
             raise StoreAPIError("Shopify answered an unexpected JSON document")
-        self.throttle_status = (body.get("extensions") or {}).get("cost", {}).get("throttleStatus")
+        cost_report = (body.get("extensions") or {}).get("cost") or {}
+        self.throttle_status = cost_report.get("throttleStatus")
+        if self.bucket is not None:
+            self.bucket.observe_throttle_status(self.throttle_status)
+            requested, actual = cost_report.get("requestedQueryCost"), cost_report.get("actualQueryCost")
+            if requested is not None and actual is not None and requested > actual:
+                self.bucket.refund(min(float(requested) - float(actual), cost))
         errors = body.get("errors")
         if errors:
             if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors if isinstance(e, dict)):
-                raise RateLimited("Shopify throttled the request", retry_after=self._throttle_wait(body))
+                wait = self._throttle_wait(body)
+                if self.bucket is not None:
+                    self.bucket.block_for(wait)
+                raise RateLimited("Shopify throttled the request", retry_after=wait)
             messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
             raise StoreAPIError(f"Shopify GraphQL error: {messages[:300]}")
         data = body.get("data")
@@ -146,7 +166,7 @@ class ShopifyAdapter(StoreAdapter):
         return max(1.0, needed / rate)
 
     def get_product(self, product_id: str) -> Product:
-        node = self.graphql(PRODUCT_QUERY, {"id": _gid("Product", product_id)}).get("product")
+        node = self.graphql(PRODUCT_QUERY, {"id": _gid("Product", product_id)}, PRODUCT_QUERY_COST).get("product")
         if not node:
             raise ProductNotFound(f"product {product_id} not found in {self.domain}", status=404)
         attributes = {o["name"]: ", ".join(o.get("values") or []) for o in node.get("options") or []
@@ -179,7 +199,7 @@ class ShopifyAdapter(StoreAdapter):
         seo = {k: v for k, v in (("title", copy.seo_title), ("description", copy.seo_description)) if v}
         if seo:
             product["seo"] = seo
-        result = self.graphql(PRODUCT_UPDATE, {"product": product}).get("productUpdate") or {}
+        result = self.graphql(PRODUCT_UPDATE, {"product": product}, PRODUCT_UPDATE_COST).get("productUpdate") or {}
         errors = result.get("userErrors") or []
         if errors:
             text = "; ".join(e.get("message", "") for e in errors)
@@ -198,6 +218,6 @@ class ShopifyAdapter(StoreAdapter):
             "value": note,
         }
         variables = {"input": {"id": _gid("Order", order_id), "metafields": [metafield]}}
-        errors = (self.graphql(ORDER_UPDATE, variables)["orderUpdate"] or {}).get("userErrors") or []
+        errors = (self.graphql(ORDER_UPDATE, variables, ORDER_UPDATE_COST)["orderUpdate"] or {}).get("userErrors") or []
         if errors:
             raise StoreAPIError(f"orderUpdate refused: {'; '.join(e.get('message', '') for e in errors)[:300]}")

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth1
 
-from plugin.errors import BadRequest, BadSignature, ProductNotFound, StoreAPIError
+from plugin.errors import BadRequest, BadSignature, ProductNotFound, RateLimited, StoreAPIError
 from plugin.platforms.base import CopyFields, Product, StoreAdapter, WebhookEvent, check_id, text_digest
 from plugin.platforms.http import send
 
@@ -107,8 +107,17 @@ class WooCommerceAdapter(StoreAdapter):
         return OAuth1(key, secret, signature_method="HMAC-SHA256", signature_type="query")
 
     def _call(self, method: str, path: str, **kwargs):
-        response = send(self.session, method, f"{self.base}/{path}", timeout=self.timeout, auth=self.auth,
-                        **kwargs)
+        """One REST call, paced per store: WooCommerce has no limit of its own, but shared WordPress
+        hosts fall over under bulk writes (shop settings `requests_per_second`, `burst`)."""
+        if self.bucket is not None:
+            self.bucket.wait_and_take(1.0)
+        try:
+            response = send(self.session, method, f"{self.base}/{path}", timeout=self.timeout, auth=self.auth,
+                            **kwargs)
+        except RateLimited as err:  # a host or WAF limit
+            if self.bucket is not None:
+                self.bucket.block_for(err.retry_after or 10.0)
+            raise
         if response.status_code == 404:
             raise ProductNotFound(f"{path.split('/')[0]} not found in {self.domain}", status=404)
         try:

@@ -88,23 +88,32 @@ def woocommerce_webhook():
 def _accept(shop, event: WebhookEvent):
     """Dedupe, drop our own write-backs, enqueue. Raises RedisError (→ 503) if the queue is down.
 
-    The delivery marker and the job are written in one MULTI/EXEC transaction: either both exist or
-    neither does, so a delivery can never be marked seen without its job (and then refused as a
-    duplicate when the store retries). Two identical deliveries racing can both pass the first check
-    and both queue; the job ids are the same and jobs are idempotent, so that costs one no-op run.
+    The delivery marker and the job are written in one MULTI/EXEC, guarded by WATCH on the marker:
+    either both exist or neither does, so a delivery can never be marked seen without its job (and
+    then refused as a duplicate when the store retries), and of two identical deliveries racing, only
+    one transaction commits; the other sees the marker change and answers "duplicate".
     """
     conn = get_redis()
     settings = current_app.config["COPYDESK"]
     key = jobs.delivery_key(event.platform, event.dedupe_key)
-    if conn.exists(key):
-        log.info("duplicate delivery: %s %s %s", event.shop, event.topic, event.resource_id)
-        return jsonify(status="duplicate"), 200
     with conn.pipeline(transaction=True) as pipe:
-        status = _dispatch(conn, pipe, shop, event)  # first: RQ opens the MULTI itself
-        pipe.set(key, "1", ex=settings.dedupe_ttl)
-        pipe.execute()
+        try:
+            pipe.watch(key)
+            if pipe.exists(key):
+                return _duplicate(event)
+            pipe.multi()  # RQ sees the transaction already open and queues into it
+            status = _dispatch(conn, pipe, shop, event)
+            pipe.set(key, "1", ex=settings.dedupe_ttl)
+            pipe.execute()
+        except redis.WatchError:
+            return _duplicate(event)
     log.info("webhook %s: %s %s %s", status, event.shop, event.topic, event.resource_id)
     return jsonify(status=status), 200
+
+
+def _duplicate(event: WebhookEvent):
+    log.info("duplicate delivery: %s %s %s", event.shop, event.topic, event.resource_id)
+    return jsonify(status="duplicate"), 200
 
 
 def _dispatch(conn: redis.Redis, pipe, shop, event: WebhookEvent) -> str:

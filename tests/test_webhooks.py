@@ -225,3 +225,22 @@ def test_redis_down_is_503_then_the_retry_is_accepted(settings, shops, redis_con
     finally:
         own.shutdown()
         proc.wait(timeout=10)
+
+
+def test_racing_duplicates_over_http_queue_one_job(web, shops, redis_conn):
+    """Ten copies of one delivery at once, through the real HTTP server: one job, nine duplicates."""
+    import concurrent.futures
+
+    import requests
+
+    body = json.dumps({"id": 4242, "title": "x"}).encode()
+    headers = shopify_headers(body, webhook_id="racing-delivery")
+
+    def post(_):
+        return requests.post(f"{web.url}/webhooks/shopify", data=body, headers=headers, timeout=10)
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(post, range(10)))
+    assert [a.status_code for a in answers] == [200] * 10
+    assert sorted(a.json()["status"] for a in answers) == ["duplicate"] * 9 + ["queued"]
+    assert Queue(jobs.GENERATE, connection=redis_conn).count == 1

@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--queues", default="publish,default,generate",
                         help="comma-separated queues in priority order (default publish,default,generate)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--concurrency", type=int, default=1,
+                        help="jobs run at once in threads sharing one model; generate jobs are then written "
+                             "in one batched model call (default 1)")
 
     store = sub.add_parser("devstore", help="run the local store emulator (Shopify + WooCommerce)")
     _server_args(store, SERVERS["devstore"])
@@ -84,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     rds = sub.add_parser("redis", help="the embedded redis-server (when REDIS_URL is unset)")
     rds.add_argument("action", choices=("start", "stop", "status"))
+
+    bf = sub.add_parser("backfill", help="queue copy for a shop's existing products that have none")
+    bf.add_argument("--shop", required=True, help="the shop's domain or store URL")
+    action = bf.add_mutually_exclusive_group()
+    for name, text in (("status", "show the latest run"), ("pause", "stop after the current page"),
+                       ("resume", "carry on from the saved cursor"), ("cancel", "stop for good")):
+        action.add_argument(f"--{name}", action="store_const", const=name, dest="action", help=text)
+    bf.add_argument("--all", action="store_true", help="every product, also those with copy (default: without)")
+    bf.add_argument("--limit", type=int, default=1000, help="generate jobs to queue at most (default 1000)")
+    bf.add_argument("--page-size", type=int, default=50, help="products per page fetched (default 50)")
+    bf.add_argument("--json", action="store_true", help="print the run's state as JSON")
     return parser
 
 
@@ -123,7 +137,7 @@ def _run(args) -> int | None:
         from worker.main import run
 
         queues = tuple(q.strip() for q in args.queues.split(",") if q.strip())
-        return 0 if run(settings, queues, burst=args.burst) else 1
+        return 0 if run(settings, queues, burst=args.burst, concurrency=args.concurrency) else 1
     from plugin import commands
 
     return getattr(commands, args.command)(settings, args)

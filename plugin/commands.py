@@ -136,3 +136,31 @@ def redis(settings: Settings, args) -> int:
         print(f"{'running' if running else 'not running'} ({embedded.url})")
         return 0 if running else 1
     return 0
+
+
+def backfill(settings: Settings, args) -> int:
+    """Start a catalogue backfill for a shop, or show, pause, resume or cancel its run."""
+    from plugin import backfill as runs
+    from plugin import shops
+    from plugin.redis_server import connect
+
+    with open_session(settings) as db:
+        target = shops.get_shop(db, args.shop)
+    if target.uninstalled_at is not None:
+        raise ValueError(f"shop {target.domain} is uninstalled")
+    conn = connect(settings.redis_url, settings.instance_path)
+    action = args.action or "start"
+    if action == "status":
+        state = runs.status(conn, target.id)
+    elif action == "start":
+        state = runs.start(conn, target.id, all_products=args.all, limit=args.limit, page_size=args.page_size,
+                           job_timeout=settings.job_timeout)
+    else:
+        state = getattr(runs, action)(conn, target.id)
+    if args.json:
+        print(json.dumps(state, indent=2))
+    elif state is None:
+        print(f"no backfill has run for {target.domain}")
+    else:
+        print(f"{target.domain}: {runs.describe(state)}")
+    return 0 if state is not None else 1

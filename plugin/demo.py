@@ -94,7 +94,7 @@ def run_demo(args) -> int:
 
         store = start("devstore", ["devstore", "--port", str(args.store_port), "--no-seed"])
         web = start("web", ["web", "--host", args.host, "--port", str(args.port)])
-        start("worker", ["worker"])
+        start("worker", ["worker", "--concurrency", "4"])  # up to 4 products per batched model call
         _wait_http(f"{store_url}/", store, "the store emulator")
         _wait_http(f"{web_url}/healthz", web, "the web app")
         _connect_stores(settings.replace(redis_url=redis.url), store_url, web_url, args.auto_publish)

@@ -71,3 +71,15 @@ def delivery_key(platform: str, dedupe_key: str) -> str:
 
 def own_write_key(shop_id: int, product_id: str) -> str:
     return f"{PREFIX}:wrote:{shop_id}:{product_id}"
+
+
+def enqueue_backfill_page(connection: redis.Redis, shop_id: int, run_id: str, page: int, *, attempt: int = 0,
+                          pipeline=None):
+    """Queue page `page` (0-based) of backfill run `run_id`; the page's cursor is read from the run's state
+    in Redis when the job runs (`plugin.backfill`). `attempt` tells a resumed page's job from the first."""
+    return queue(connection, DEFAULT).enqueue(
+        "worker.tasks.backfill_page", shop_id, run_id, page,
+        job_id=f"backfill-{shop_id}-{run_id}-{page}-{attempt}", on_failure=Callback("worker.tasks.backfill_failed"),
+        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, description=f"backfill shop={shop_id} page={page}",
+        pipeline=pipeline,
+    )

@@ -50,3 +50,18 @@ def order_created(shop_id: int, order_id: str):
         audit(db, action="order.received", actor="worker", shop_id=int(shop_id), detail={"order_id": order_id})
         db.commit()
     return "recorded"
+
+
+@retry_transient
+def backfill_page(shop_id: int, run_id: str, page: int):
+    from worker.backfill import run_page
+
+    return run_page(context.get(), int(shop_id), str(run_id), int(page))
+
+
+def backfill_failed(job, connection, exc_type, exc_value, traceback):
+    """RQ on_failure callback of backfill pages: the run stops as failed, with the reason, so that a new
+    run can start (the failed job keeps its traceback in RQ's failed registry)."""
+    from plugin import backfill
+
+    backfill.fail(connection, int(job.args[0]), str(job.args[1]), f"{exc_type.__name__}: {exc_value}"[:500])

@@ -169,3 +169,8 @@ class StoreAdapter(ABC):
 
     @abstractmethod
     def add_order_note(self, order_id: str, note: str, *, customer_visible: bool) -> None: ...
+
+    @abstractmethod
+    def list_products(self, cursor: str | None, page_size: int) -> tuple[list[Product], str | None]:
+        """One page of the catalogue from `cursor` (None: the first page); returns the products and the
+        cursor of the next page, or None after the last. Cursors are opaque strings, per platform."""

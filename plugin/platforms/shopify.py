@@ -221,3 +221,52 @@ class ShopifyAdapter(StoreAdapter):
         errors = (self.graphql(ORDER_UPDATE, variables, ORDER_UPDATE_COST)["orderUpdate"] or {}).get("userErrors") or []
         if errors:
             raise StoreAPIError(f"orderUpdate refused: {'; '.join(e.get('message', '') for e in errors)[:300]}")
+
+    def list_products(self, cursor: str | None, page_size: int) -> tuple[list[Product], str | None]:
+        """One page of `products(first:, after:)`, paced by the bucket at its requested cost. A page size
+        above LIST_PAGE_MAX is clamped to it (Shopify refuses queries that cost more than 1000)."""
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        n = min(page_size, LIST_PAGE_MAX)
+        data = self.graphql(PRODUCTS_QUERY, {"n": n, "cursor": cursor or None}, list_cost(n))
+        connection = data.get("products")
+        if not isinstance(connection, dict):
+            raise StoreAPIError("Shopify answered no products connection (an invalid cursor?)")
+        info = connection.get("pageInfo") or {}
+        following = info.get("endCursor") if info.get("hasNextPage") else None
+        return [_product_from_node(node) for node in connection.get("nodes") or []], following or None
+
+
+PRODUCTS_QUERY = """query($n: Int!, $cursor: String) { products(first: $n, after: $cursor) { nodes { id title
+ handle descriptionHtml productType vendor tags updatedAt seo { title description } options { name values }
+ variants(first: 20) { nodes { title sku price selectedOptions { name value } } } }
+ pageInfo { hasNextPage endCursor } } }"""
+LIST_VARIANTS = 20
+MAX_QUERY_COST = 1000
+LIST_PAGE_MAX = (MAX_QUERY_COST - 2) // (1 + LIST_VARIANTS)
+"""47: Shopify refuses a query whose requested cost exceeds 1000, and a bucket holds 1000 at most."""
+
+
+def list_cost(n: int) -> float:
+    """Requested cost of a products page: 2, plus per product 1 and its 20-variant connection."""
+    return float(2 + n * (1 + LIST_VARIANTS))
+
+
+def _product_from_node(node: dict) -> Product:
+    """A listed `Product` node to a Product, built as `get_product` builds one."""
+    product_id = check_id(str(node.get("id") or "").rsplit("/", 1)[-1], "product id")
+    attributes = {o["name"]: ", ".join(o.get("values") or []) for o in node.get("options") or []
+                  if o.get("name") and o.get("name") != "Title"}
+    variants = tuple(
+        {"title": v.get("title") or "", "sku": v.get("sku") or "", "price": str(v.get("price") or ""),
+         "options": {o["name"]: o["value"] for o in v.get("selectedOptions") or []}}
+        for v in ((node.get("variants") or {}).get("nodes") or [])
+    )
+    seo = node.get("seo") or {}
+    return Product(
+        id=product_id, title=node.get("title") or "", description_html=node.get("descriptionHtml") or "",
+        seo_title=seo.get("title") or "", seo_description=seo.get("description") or "",
+        category=node.get("productType") or "", vendor=node.get("vendor") or "",
+        tags=tuple(node.get("tags") or ()), attributes=attributes, variants=variants,
+        updated_at=node.get("updatedAt") or "",
+    )

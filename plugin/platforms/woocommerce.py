@@ -168,3 +168,60 @@ class WooCommerceAdapter(StoreAdapter):
         """An order note; `customer_visible` makes WooCommerce email it to the customer."""
         self._call("POST", f"orders/{check_id(order_id)}/notes",
                    json={"note": note, "customer_note": customer_visible, "added_by_user": False})
+
+    def list_products(self, cursor: str | None, page_size: int) -> tuple[list[Product], str | None]:
+        """`GET products?page=&per_page=&status=any`; the cursor is the page number (None: page 1), and
+        there is no next page once `page` reaches X-WP-TotalPages."""
+        if not 1 <= page_size <= 100:
+            raise ValueError(f"page_size must be between 1 and 100 for WooCommerce, got {page_size}")
+        page = int(check_id(cursor or "1", "cursor"))
+        data, headers = self._get_listing("products", {"page": page, "per_page": page_size, "status": "any"})
+        if not isinstance(data, list):
+            raise StoreAPIError("GET products: the store did not answer a list")
+        try:
+            pages = int(headers.get("X-WP-TotalPages") or 0)
+        except ValueError:
+            pages = 0
+        products = [self._product_from_data(item) for item in data if isinstance(item, dict)]
+        return products, (str(page + 1) if page < pages else None)
+
+    def _get_listing(self, path: str, params: dict):
+        """A paced GET of a collection, returning its JSON and headers (`_call` returns the JSON only)."""
+        if self.bucket is not None:
+            self.bucket.wait_and_take(1.0)
+        try:
+            response = send(self.session, "GET", f"{self.base}/{path}", timeout=self.timeout, auth=self.auth,
+                            params=params)
+        except RateLimited as err:
+            if self.bucket is not None:
+                self.bucket.block_for(err.retry_after or 10.0)
+            raise
+        if response.status_code == 404:
+            raise StoreAPIError(f"GET {path}: not found (is WooCommerce's REST API enabled?)", status=404)
+        try:
+            return response.json(), response.headers
+        except ValueError as err:
+            raise StoreAPIError(f"GET {path}: the store did not answer JSON (is WooCommerce's REST API "
+                                "enabled with pretty permalinks?)") from err
+
+    def _product_from_data(self, data: dict) -> Product:
+        """A v3 product document to a Product, built as `get_product` builds one."""
+        meta = {m.get("key"): m.get("value") for m in data.get("meta_data") or [] if isinstance(m, dict)}
+        keys = self._seo_keys()
+        attributes = {a["name"]: ", ".join(str(o) for o in a.get("options") or [])
+                      for a in data.get("attributes") or [] if a.get("name")}
+        return Product(
+            id=check_id(data.get("id"), "product id"),
+            title=data.get("name") or "",
+            description_html=data.get("description") or "",
+            short_description=data.get("short_description") or "",
+            seo_title=str(meta.get(keys["seo_title"]) or ""),
+            seo_description=str(meta.get(keys["seo_description"]) or ""),
+            category=", ".join(c.get("name", "") for c in data.get("categories") or []),
+            vendor="",
+            tags=tuple(t.get("name", "") for t in data.get("tags") or []),
+            attributes=attributes,
+            variants=({"title": "", "sku": data.get("sku") or "", "price": str(data.get("price") or ""),
+                       "options": {}},) if data.get("sku") else (),
+            updated_at=data.get("date_modified_gmt") or "",
+        )

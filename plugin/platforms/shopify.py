@@ -169,27 +169,7 @@ class ShopifyAdapter(StoreAdapter):
         node = self.graphql(PRODUCT_QUERY, {"id": _gid("Product", product_id)}, PRODUCT_QUERY_COST).get("product")
         if not node:
             raise ProductNotFound(f"product {product_id} not found in {self.domain}", status=404)
-        attributes = {o["name"]: ", ".join(o.get("values") or []) for o in node.get("options") or []
-                      if o.get("name") and o.get("name") != "Title"}
-        variants = tuple(
-            {"title": v.get("title") or "", "sku": v.get("sku") or "", "price": str(v.get("price") or ""),
-             "options": {o["name"]: o["value"] for o in v.get("selectedOptions") or []}}
-            for v in ((node.get("variants") or {}).get("nodes") or [])
-        )
-        seo = node.get("seo") or {}
-        return Product(
-            id=check_id(product_id),
-            title=node.get("title") or "",
-            description_html=node.get("descriptionHtml") or "",
-            seo_title=seo.get("title") or "",
-            seo_description=seo.get("description") or "",
-            category=node.get("productType") or "",
-            vendor=node.get("vendor") or "",
-            tags=tuple(node.get("tags") or ()),
-            attributes=attributes,
-            variants=variants,
-            updated_at=node.get("updatedAt") or "",
-        )
+        return _product_from_node(node)
 
     def update_copy(self, product_id: str, copy: CopyFields) -> None:
         """productUpdate with descriptionHtml and seo. Shopify has no core short-description field."""
@@ -253,7 +233,7 @@ def list_cost(n: int) -> float:
 
 
 def _product_from_node(node: dict) -> Product:
-    """A listed `Product` node to a Product, built as `get_product` builds one."""
+    """A GraphQL `Product` node (from `product` or a `products` page) to a Product."""
     product_id = check_id(str(node.get("id") or "").rsplit("/", 1)[-1], "product id")
     attributes = {o["name"]: ", ".join(o.get("values") or []) for o in node.get("options") or []
                   if o.get("name") and o.get("name") != "Title"}

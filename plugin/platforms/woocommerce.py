@@ -130,26 +130,7 @@ class WooCommerceAdapter(StoreAdapter):
         return {**DEFAULT_SEO_KEYS, **(self.settings.get("seo_meta_keys") or {})}
 
     def get_product(self, product_id: str) -> Product:
-        data = self._call("GET", f"products/{check_id(product_id)}")
-        meta = {m.get("key"): m.get("value") for m in data.get("meta_data") or [] if isinstance(m, dict)}
-        keys = self._seo_keys()
-        attributes = {a["name"]: ", ".join(str(o) for o in a.get("options") or [])
-                      for a in data.get("attributes") or [] if a.get("name")}
-        return Product(
-            id=check_id(product_id),
-            title=data.get("name") or "",
-            description_html=data.get("description") or "",
-            short_description=data.get("short_description") or "",  # the store's own HTML
-            seo_title=str(meta.get(keys["seo_title"]) or ""),
-            seo_description=str(meta.get(keys["seo_description"]) or ""),
-            category=", ".join(c.get("name", "") for c in data.get("categories") or []),
-            vendor="",
-            tags=tuple(t.get("name", "") for t in data.get("tags") or []),
-            attributes=attributes,
-            variants=({"title": "", "sku": data.get("sku") or "", "price": str(data.get("price") or ""),
-                       "options": {}},) if data.get("sku") else (),
-            updated_at=data.get("date_modified_gmt") or "",
-        )
+        return self._product_from_data(self._call("GET", f"products/{check_id(product_id)}"))
 
     def update_copy(self, product_id: str, copy: CopyFields) -> None:
         keys = self._seo_keys()
@@ -205,7 +186,7 @@ class WooCommerceAdapter(StoreAdapter):
                                 "enabled with pretty permalinks?)") from err
 
     def _product_from_data(self, data: dict) -> Product:
-        """A v3 product document to a Product, built as `get_product` builds one."""
+        """A v3 product document (one product, or an item of a listing) to a Product."""
         meta = {m.get("key"): m.get("value") for m in data.get("meta_data") or [] if isinstance(m, dict)}
         keys = self._seo_keys()
         attributes = {a["name"]: ", ".join(str(o) for o in a.get("options") or [])
@@ -214,7 +195,7 @@ class WooCommerceAdapter(StoreAdapter):
             id=check_id(data.get("id"), "product id"),
             title=data.get("name") or "",
             description_html=data.get("description") or "",
-            short_description=data.get("short_description") or "",
+            short_description=data.get("short_description") or "",  # the store's own HTML
             seo_title=str(meta.get(keys["seo_title"]) or ""),
             seo_description=str(meta.get(keys["seo_description"]) or ""),
             category=", ".join(c.get("name", "") for c in data.get("categories") or []),

@@ -9,6 +9,7 @@ from flask import Flask, jsonify
 
 from plugin.crypto import Vault
 from plugin.db import init_db, make_engine, make_sessionmaker
+from plugin.directory import ShopDirectory
 from plugin.redis_server import connect
 from plugin.settings import Settings
 from plugin.state import close_db, get_db, get_redis
@@ -31,6 +32,8 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     app.extensions["copydesk_sessionmaker"] = make_sessionmaker(engine)
     app.extensions["copydesk_redis"] = redis_client or connect(settings.redis_url, settings.instance_path)
     app.extensions["copydesk_vault"] = Vault(settings.secret_key)
+    app.extensions["copydesk_directory"] = ShopDirectory(app.extensions["copydesk_sessionmaker"],
+                                                         app.extensions["copydesk_vault"])
     app.teardown_appcontext(close_db)
 
     from plugin import webhooks

@@ -15,12 +15,11 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from plugin import jobs
-from plugin.crypto import DecryptError
+from plugin.directory import ShopDirectory
 from plugin.errors import BadSignature, WebhookError
 from plugin.platforms import shopify, woocommerce
 from plugin.platforms.base import WebhookEvent
-from plugin.shops import effective_settings, find_shop
-from plugin.state import get_db, get_redis
+from plugin.state import get_redis
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
@@ -56,16 +55,12 @@ def shopify_webhook():
     body = _raw_body()
     settings = current_app.config["COPYDESK"]
     domain = shopify.sanitize_shop_domain(request.headers.get("X-Shopify-Shop-Domain", ""))
-    shop = find_shop(get_db(), domain) if domain else None
+    shop = _directory().get(domain) if domain else None
     secrets = [settings.shopify_api_secret, settings.shopify_api_secret_previous]
     if shop is not None and shop.platform == "shopify":
-        # A custom app made in the shop's admin signs with its own secret.
-        try:
-            secrets.insert(0, current_app.extensions["copydesk_vault"].open(shop.credentials).get("webhook_secret", ""))
-        except DecryptError:
-            log.error("credentials of %s cannot be decrypted (was COPYDESK_SECRET_KEY changed?)", shop.domain)
+        secrets.insert(0, shop.webhook_secret)  # a custom app made in the shop's admin signs with its own
     event = shopify.parse_webhook(request.headers, body, secrets)
-    if shop is None or shop.platform != "shopify" or shop.uninstalled_at is not None:
+    if shop is None or shop.platform != "shopify" or not shop.active:
         log.info("webhook for a shop that is not installed: %s %s", event.shop, event.topic)
         return jsonify(status="ignored"), 200
     return _accept(shop, event)
@@ -76,13 +71,15 @@ def woocommerce_webhook():
     body = _raw_body()
     if woocommerce.is_ping(request.headers, body):
         return jsonify(status="pong"), 200
-    source = woocommerce.source_of(request.headers)
-    shop = find_shop(get_db(), source)
-    if shop is None or shop.platform != "woocommerce" or shop.uninstalled_at is not None:
+    shop = _directory().get(woocommerce.source_of(request.headers))
+    if shop is None or shop.platform != "woocommerce" or not shop.active:
         raise BadSignature("unknown store")
-    secret = current_app.extensions["copydesk_vault"].open(shop.credentials).get("webhook_secret", "")
-    event = woocommerce.parse_webhook(request.headers, body, secret)
+    event = woocommerce.parse_webhook(request.headers, body, shop.webhook_secret)
     return _accept(shop, event)
+
+
+def _directory() -> ShopDirectory:
+    return current_app.extensions["copydesk_directory"]
 
 
 def _accept(shop, event: WebhookEvent):
@@ -118,7 +115,7 @@ def _duplicate(event: WebhookEvent):
 
 def _dispatch(conn: redis.Redis, pipe, shop, event: WebhookEvent) -> str:
     """Queue what the event calls for into `pipe` (reads go through `conn`)."""
-    shop_settings = effective_settings(shop)
+    shop_settings = shop.settings
     timeout = current_app.config["COPYDESK"].job_timeout
     if event.topic == "product.created":
         if not shop_settings["generate_on_create"]:

@@ -38,13 +38,9 @@ def load_products(path: Path | None, n: int) -> list[dict]:
     if path is not None:
         with path.open(encoding="utf-8") as fh:
             return [json.loads(line) for _, line in zip(range(n), fh, strict=False)]
-    from devstore.samples import SHOPIFY, WOOCOMMERCE
-    from plugin.platforms.base import html_to_text
+    from generate import sample_records  # bench/generate.py, beside this script
 
-    samples = (SHOPIFY + WOOCOMMERCE)[:n]
-    return [{"id": str(i), "title": p["title"], "category": p.get("category", ""), "vendor": p.get("vendor", ""),
-             "tags": p.get("tags", []), "attributes": p.get("attributes", {}), "variants": [],
-             "description": html_to_text(p.get("description_html", ""))} for i, p in enumerate(samples)]
+    return sample_records(n)
 
 
 def timed(fn):

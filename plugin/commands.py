@@ -114,7 +114,8 @@ def drafts(settings: Settings, args) -> int:
         return 0
     if draft.status != "approved":  # an approved draft whose publish never ran is queued again
         ops.approve(db, draft, actor="cli")
-    job = jobs.enqueue_publish(connect(settings.redis_url, settings.instance_path), draft.id, actor="cli")
+    job = jobs.enqueue_publish(connect(settings.redis_url, settings.instance_path), draft.id, actor="cli",
+                               shop_id=draft.shop_id)
     print(f"draft {draft.id} approved; publishing (job {job.id})")
     return 0
 

@@ -3,6 +3,8 @@
 The database is not held open while the model runs: the shop is read first, the draft written after.
 A retried or duplicated job cannot make a second draft for the same product input and seed (the
 `uq_draft_input` constraint), and a product's older pending drafts are superseded by a newer one.
+A shop's `monthly_cap` counts the drafts generated in the current calendar month (UTC); restore drafts
+(negative seeds, `worker.restore`) are not generated and do not count.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from plugin.db import Draft, ProductState, Shop, utcnow
 from plugin.drafts import audit, supersede_pending, transition
 from plugin.errors import ProductNotFound
 from plugin.platforms import adapter_for
-from plugin.platforms.base import CopyFields, Product
-from plugin.shops import effective_settings
+from plugin.platforms.base import CopyFields, Product, html_to_text
+from plugin.shops import drafts_this_month, effective_settings, month_start
 from worker.context import Context
 
 log = logging.getLogger(__name__)
@@ -48,13 +50,38 @@ def adapter(ctx: Context, shop: Shop):
 
 LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch",
              "pt": "Portuguese", "sv": "Swedish", "da": "Danish", "pl": "Polish", "ja": "Japanese"}
+VOICE_EXAMPLES, VOICE_CHARS, BANNED_IN_PROMPT = 2, 400, 30
+"""At most 2 voice examples of ~400 characters, and 30 banned words, reach the prompt: the default
+model is a 135M one with a short context."""
 
 
-def style_for(settings: dict) -> dict:
-    """Prompt inputs from shop settings; a language code is named for the model (`de` → German)."""
-    language = str(settings["language"])
-    return {"tone": settings["tone"], "language": LANGUAGES.get(language.lower(), language),
-            "target_words": settings["target_words"]}
+def style_for(settings: dict, note: str = "") -> dict:
+    """Prompt inputs from shop settings, and a staff note; a language code is named for the model
+    (`de` → German, `pt-BR` → Portuguese (BR)); voice examples go in as plain text."""
+    code = str(settings["language"])
+    base, _, region = code.partition("-")
+    language = LANGUAGES.get(base.lower(), code) + (f" ({region})" if region and base.lower() in LANGUAGES else "")
+    examples = [html_to_text(str(text))[:VOICE_CHARS + 100] for text in settings.get("voice_examples") or []]
+    return {"tone": settings["tone"], "language": language, "target_words": settings["target_words"],
+            "banned_words": [str(w) for w in settings.get("banned_words") or []][:BANNED_IN_PROMPT],
+            "voice_examples": [text for text in examples if text][:VOICE_EXAMPLES],
+            "note": " ".join(str(note or "").split())[:jobs.NOTE_MAX]}
+
+
+def _capped(ctx: Context, shop_id: int, product_id: str, cap: int, trigger: str) -> str | None:
+    """When the shop has used its monthly cap: record `generate.capped` and say so; else None."""
+    if cap <= 0:
+        return None
+    with ctx.sessions() as db:
+        used = drafts_this_month(db, shop_id)
+        if used < cap:
+            return None
+        audit(db, action="generate.capped", actor=ACTOR, shop_id=shop_id,
+              detail={"product_id": product_id, "cap": cap, "month": month_start().strftime("%Y-%m"),
+                      "trigger": trigger})
+        db.commit()
+    log.info("generate skipped: shop %s reached its monthly cap of %s drafts", shop_id, cap)
+    return f"not generated: the shop reached its monthly cap of {cap} drafts"
 
 
 def remember_product(db, shop_id: int, product: Product) -> None:
@@ -69,8 +96,11 @@ def remember_product(db, shop_id: int, product: Product) -> None:
     state.updated_at = utcnow()
 
 
-def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str, seed: int | None = None) -> int | None:
-    """Write a draft for one product; returns its id (an existing one for a repeated input)."""
+def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str, seed: int | None = None,
+                   note: str = "") -> int | str | None:
+    """Write a draft for one product; returns its id (an existing one for a repeated input and seed), None
+    when the shop or product is gone, or a message when the shop's monthly cap stops it. `note`: a staff
+    instruction for the prompt, kept in the draft's `checks["note"]` and its audit entry."""
     loaded = load_shop(ctx, shop_id)
     if loaded is None:
         log.info("generate skipped: shop %s not installed", shop_id)
@@ -87,10 +117,15 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
         existing = _existing(db, shop_id, product.id, input_hash, seed)
     if existing is not None:
         return _resume(ctx, existing)
+    capped = _capped(ctx, shop_id, product.id, int(settings["monthly_cap"]), trigger)
+    if capped:
+        return capped
 
     from model.copy import write_copy  # the model stack is only imported in the generate worker
 
-    result = write_copy(ctx.generator(), product.record(), style=style_for(settings), seed=seed)
+    style = style_for(settings, note)
+    note = style["note"]
+    result = write_copy(ctx.generator(), product.record(), style=style, seed=seed)
     fields = to_copy_fields(result.fields)
     with ctx.sessions() as db:
         draft = Draft(
@@ -98,7 +133,7 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
             fields=fields.as_dict(), previous=product.copy.as_dict(), input_snapshot=product.snapshot(),
             input_hash=input_hash, model_id=result.model_id, model_revision=result.revision,
             adapter=getattr(result, "adapter", "") or "", prompt_version=result.prompt_version, seed=seed,
-            checks={"notes": list(result.notes)},
+            checks={"notes": list(result.notes), **({"note": note} if note else {})},
         )
         db.add(draft)
         try:
@@ -107,7 +142,8 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
             db.rollback()
             return _resume(ctx, _existing(db, shop_id, product.id, input_hash, seed))
         audit(db, action="draft.created", actor=ACTOR, shop_id=shop_id, draft_id=draft.id,
-              detail={"trigger": trigger, "model": result.model_id, "prompt": result.prompt_version})
+              detail={"trigger": trigger, "model": result.model_id, "prompt": result.prompt_version, "seed": seed,
+                      **({"note": note} if note else {})})
         supersede_pending(db, shop_id=shop_id, product_id=product.id, keep=draft.id,
                           reason=f"superseded by draft {draft.id}", actor=ACTOR)
         remember_product(db, shop_id, product)
@@ -119,7 +155,7 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
         db.commit()
         draft_id = draft.id
     if auto:
-        jobs.enqueue_publish(ctx.redis, draft_id, actor="auto-publish")
+        jobs.enqueue_publish(ctx.redis, draft_id, actor="auto-publish", shop_id=shop_id)
     log.info("draft %s written for shop %s product %s", draft_id, shop_id, product.id)
     return draft_id
 
@@ -142,8 +178,9 @@ def _resume(ctx: Context, draft_id: int | None) -> int | None:
     with ctx.sessions() as db:
         draft = db.get(Draft, draft_id)
         approved = draft is not None and draft.status == "approved"
+        shop_id = draft.shop_id if draft is not None else None
     if approved:
-        jobs.enqueue_publish(ctx.redis, draft_id, actor="auto-publish")
+        jobs.enqueue_publish(ctx.redis, draft_id, actor="auto-publish", shop_id=shop_id)
     return draft_id
 
 

@@ -20,8 +20,11 @@ log = logging.getLogger(__name__)
 
 
 @retry_transient
-def generate_copy(shop_id: int, product_id: str, *, trigger: str = "manual", seed: int | None = None):
-    return generate_draft(context.get(), int(shop_id), check_id(product_id), trigger=trigger, seed=seed)
+def generate_copy(shop_id: int, product_id: str, *, trigger: str = "manual", seed: int | None = None,
+                  note: str = ""):
+    """A draft's id, None (shop or product gone), or a message when the shop's monthly cap stops it."""
+    return generate_draft(context.get(), int(shop_id), check_id(product_id), trigger=trigger,
+                          seed=None if seed is None else int(seed), note=str(note or ""))
 
 
 @retry_transient
@@ -38,6 +41,22 @@ def publish_failed(job, connection, exc_type, exc_value, traceback):
     """RQ on_failure callback of publish jobs: the draft records why it was not published."""
     draft_id = int(job.args[0])
     mark_failed(context.get(), draft_id, f"publishing failed: {exc_type.__name__}: {exc_value}"[:500])
+
+
+@retry_transient
+def restore_copy(shop_id: int, draft_id: int, version: str, *, actor: str = "staff", request: str = ""):
+    """Put back a draft's previous or proposed copy as a new published draft (`worker.restore`)."""
+    from worker.restore import restore
+
+    return restore(context.get(), int(shop_id), int(draft_id), str(version), actor=actor, request=str(request))
+
+
+def restore_failed(job, connection, exc_type, exc_value, traceback):
+    """RQ on_failure callback of restore jobs: the restore draft, if one was made, records why."""
+    from worker.restore import failed
+
+    failed(context.get(), int(job.args[0]), int(job.args[1]), str(job.kwargs.get("request") or ""),
+           f"restore failed: {exc_type.__name__}: {exc_value}"[:500])
 
 
 def order_created(shop_id: int, order_id: str):

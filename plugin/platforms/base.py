@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import requests
@@ -69,6 +70,18 @@ class CopyFields:
     @classmethod
     def from_dict(cls, data: dict) -> CopyFields:
         return cls(**{k: str(data.get(k) or "") for k in COPY_FIELDS})
+
+
+def fields_to_write(copy: CopyFields, fields: Iterable[str] | None) -> set[str]:
+    """What `StoreAdapter.update_copy` writes: the fields named, empty ones included (an empty value clears
+    the field: a restore puts back an empty original), or, with None, every field that has text."""
+    if fields is None:
+        return {name for name in COPY_FIELDS if getattr(copy, name)}
+    names = set(fields)
+    unknown = sorted(names - set(COPY_FIELDS))
+    if unknown:
+        raise ValueError(f"fields: unknown copy field(s) {unknown}; known: {', '.join(COPY_FIELDS)}")
+    return names
 
 
 @dataclass(frozen=True)
@@ -149,6 +162,8 @@ class StoreAdapter(ABC):
     """A connection to one store. Constructed per shop with the process's shared `requests.Session`."""
 
     platform: str = ""
+    copy_fields: tuple[str, ...] = COPY_FIELDS
+    """The copy fields this platform stores; `update_copy` ignores the others."""
 
     def __init__(self, *, domain: str, api_url: str, credentials: dict, settings: dict,
                  session: requests.Session, timeout: float, bucket=None):
@@ -165,7 +180,9 @@ class StoreAdapter(ABC):
     def get_product(self, product_id: str) -> Product: ...
 
     @abstractmethod
-    def update_copy(self, product_id: str, copy: CopyFields) -> None: ...
+    def update_copy(self, product_id: str, copy: CopyFields, fields: Iterable[str] | None = None) -> None:
+        """Write `copy` to the product: the `fields` named, empty values clearing theirs, or with None every
+        field that has text (`fields_to_write`). Fields the store does not keep, and the rest, are left."""
 
     @abstractmethod
     def add_order_note(self, order_id: str, note: str, *, customer_visible: bool) -> None: ...

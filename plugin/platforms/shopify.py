@@ -21,7 +21,15 @@ from plugin.errors import (
     StoreAPIError,
     TransientStoreError,
 )
-from plugin.platforms.base import CopyFields, Product, StoreAdapter, WebhookEvent, check_id, text_digest
+from plugin.platforms.base import (
+    CopyFields,
+    Product,
+    StoreAdapter,
+    WebhookEvent,
+    check_id,
+    fields_to_write,
+    text_digest,
+)
 from plugin.platforms.http import send
 
 PLATFORM = "shopify"
@@ -104,6 +112,7 @@ def _gid(kind: str, resource_id: str) -> str:
 
 class ShopifyAdapter(StoreAdapter):
     platform = PLATFORM
+    copy_fields = ("description_html", "seo_title", "seo_description")
 
     @property
     def endpoint(self) -> str:
@@ -171,12 +180,16 @@ class ShopifyAdapter(StoreAdapter):
             raise ProductNotFound(f"product {product_id} not found in {self.domain}", status=404)
         return _product_from_node(node)
 
-    def update_copy(self, product_id: str, copy: CopyFields) -> None:
+    def update_copy(self, product_id: str, copy: CopyFields, fields=None) -> None:
         """productUpdate with descriptionHtml and seo. Shopify has no core short-description field."""
+        names = fields_to_write(copy, fields) & set(self.copy_fields)
+        if not names:
+            return
         product: dict = {"id": _gid("Product", product_id)}
-        if copy.description_html:
+        if "description_html" in names:
             product["descriptionHtml"] = copy.description_html
-        seo = {k: v for k, v in (("title", copy.seo_title), ("description", copy.seo_description)) if v}
+        seo = {k: getattr(copy, f) for k, f in (("title", "seo_title"), ("description", "seo_description"))
+               if f in names}
         if seo:
             product["seo"] = seo
         result = self.graphql(PRODUCT_UPDATE, {"product": product}, PRODUCT_UPDATE_COST).get("productUpdate") or {}

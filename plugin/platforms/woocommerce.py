@@ -21,7 +21,15 @@ from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth1
 
 from plugin.errors import BadRequest, BadSignature, ProductNotFound, RateLimited, StoreAPIError
-from plugin.platforms.base import CopyFields, Product, StoreAdapter, WebhookEvent, check_id, text_digest
+from plugin.platforms.base import (
+    CopyFields,
+    Product,
+    StoreAdapter,
+    WebhookEvent,
+    check_id,
+    fields_to_write,
+    text_digest,
+)
 from plugin.platforms.http import send
 
 PLATFORM = "woocommerce"
@@ -132,17 +140,21 @@ class WooCommerceAdapter(StoreAdapter):
     def get_product(self, product_id: str) -> Product:
         return self._product_from_data(self._call("GET", f"products/{check_id(product_id)}"))
 
-    def update_copy(self, product_id: str, copy: CopyFields) -> None:
+    def update_copy(self, product_id: str, copy: CopyFields, fields=None) -> None:
+        names = fields_to_write(copy, fields)
         keys = self._seo_keys()
         body: dict = {}
-        if copy.description_html:
+        if "description_html" in names:
             body["description"] = copy.description_html
-        if copy.short_description:  # drafts hold plain text: always escaped, never taken as markup
-            body["short_description"] = f"<p>{html.escape(copy.short_description)}</p>"
+        if "short_description" in names:  # drafts hold plain text: always escaped, never taken as markup
+            text = copy.short_description
+            body["short_description"] = f"<p>{html.escape(text)}</p>" if text else ""
         meta = [{"key": keys[f], "value": getattr(copy, f)} for f in ("seo_title", "seo_description")
-                if getattr(copy, f)]
+                if f in names]
         if meta:
             body["meta_data"] = meta
+        if not body:
+            return
         self._call("PUT", f"products/{check_id(product_id)}", json=body)
 
     def add_order_note(self, order_id: str, note: str, *, customer_visible: bool) -> None:

@@ -43,4 +43,4 @@ bench: $(STAMP)
 	$(PY) bench/bench_generate.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache tests/artifacts

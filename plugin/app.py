@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, jsonify
+from flask import Flask, jsonify, redirect, request
 
 from plugin.crypto import Vault
 from plugin.db import init_db, make_engine, make_sessionmaker
@@ -36,9 +36,16 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
                                                          app.extensions["copydesk_vault"])
     app.teardown_appcontext(close_db)
 
-    from plugin import webhooks
+    from plugin import panel, webhooks
 
     app.register_blueprint(webhooks.bp)
+    panel.register(app)
+
+    @app.get("/")
+    def home():
+        # Shopify admin opens the app URL with shop, host and id_token: keep them for the panel.
+        target = "/panel/" + ("?" + request.query_string.decode() if request.query_string else "")
+        return redirect(target)
 
     @app.get("/healthz")
     def healthz():

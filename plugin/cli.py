@@ -85,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     rej.add_argument("id", type=int)
     rej.add_argument("--reason", required=True)
 
+    staff = sub.add_parser("staff", help="panel logins for a shop's staff (standalone panel)")
+    st_sub = staff.add_subparsers(dest="staff_command", required=True)
+    st_add = st_sub.add_parser("add", help="add a login, or set a new password on one")
+    st_add.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input (default: make one up and print it)")
+    st_rm = st_sub.add_parser("remove", help="remove a login; its open sessions stop working")
+    for cmd in (st_add, st_rm, st_sub.add_parser("list", help="list a shop's logins")):
+        cmd.add_argument("--shop", required=True, help="the shop's domain or store URL")
+    for cmd in (st_add, st_rm):
+        cmd.add_argument("--email", required=True)
+
     rds = sub.add_parser("redis", help="the embedded redis-server (when REDIS_URL is unset)")
     rds.add_argument("action", choices=("start", "stop", "status"))
 
@@ -138,6 +149,10 @@ def _run(args) -> int | None:
 
         queues = tuple(q.strip() for q in args.queues.split(",") if q.strip())
         return 0 if run(settings, queues, burst=args.burst, concurrency=args.concurrency) else 1
+    if args.command == "staff":
+        from plugin.panel.staff_cli import staff
+
+        return staff(settings, args)
     from plugin import commands
 
     return getattr(commands, args.command)(settings, args)

@@ -7,6 +7,7 @@ own-write markers, locks) lives in Redis.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -99,6 +100,21 @@ class Draft(Base):
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
+class Staff(Base):
+    """A person who reviews drafts in the standalone panel (`copydesk staff add`). Embedded Shopify
+    users are not stored: Shopify vouches for them with a session token on every request."""
+
+    __tablename__ = "staff"
+    __table_args__ = (UniqueConstraint("shop_id", "email", name="uq_staff_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
 
@@ -119,13 +135,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _json(value) -> str:
+    # Unicode kept as is, so that the panel's text search finds "café" in stored copy.
+    return json.dumps(value, ensure_ascii=False)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 10})
+        engine = create_engine(url, connect_args={"timeout": 10}, json_serializer=_json)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, json_serializer=_json)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

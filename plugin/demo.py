@@ -27,15 +27,23 @@ CREDS = {"shop_token": "shpat_demo_token", "app_secret": "demo-app-secret",
          "ck": "ck_demo", "cs": "cs_demo", "hook": "demoWebhookSecret42"}
 
 
-def _secret_key(instance: Path) -> str:
-    """The demo's own secret key, made once and kept (0600) so its encrypted data stays readable."""
-    path = instance / "demo-secret-key"
+STAFF_EMAIL = "demo@copydesk.test"
+
+
+def _kept_secret(instance: Path, name: str, size: int) -> str:
+    """A secret made once and kept (0600) under the instance folder, the same at every demo run."""
+    path = instance / name
     if not path.exists():
         instance.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
         with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(48))
+            out.write(secrets.token_urlsafe(size))
     return path.read_text().strip()
+
+
+def _secret_key(instance: Path) -> str:
+    """The demo's own secret key, kept so that its encrypted data stays readable."""
+    return _kept_secret(instance, "demo-secret-key", 48)
 
 
 def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 120) -> None:
@@ -62,8 +70,9 @@ def run_demo(args) -> int:
     # One torch thread: on a small machine the other processes need the second core, and bench/ shows
     # one thread as fast as two for a single product's fields (13.3 s against 14.5 s here).
     env.setdefault("COPYDESK_TORCH_THREADS", "1")
-    settings = Settings.from_env(env)
     web_url = f"http://{args.host}:{args.port}"
+    env.setdefault("COPYDESK_APP_URL", web_url)
+    settings = Settings.from_env(env)
     store_url = f"http://127.0.0.1:{args.store_port}"
     exe = [sys.executable, "-m", "plugin.cli"]
     children: list[tuple[str, subprocess.Popen]] = []
@@ -97,11 +106,14 @@ def run_demo(args) -> int:
         start("worker", ["worker", "--concurrency", "4"])  # up to 4 products per batched model call
         _wait_http(f"{store_url}/", store, "the store emulator")
         _wait_http(f"{web_url}/healthz", web, "the web app")
-        _connect_stores(settings.replace(redis_url=redis.url), store_url, web_url, args.auto_publish)
-        print(f"\n  Store page (current copy of every product): {store_url}/\n"
+        password = _kept_secret(instance, "demo-staff-password", 12)
+        _connect_stores(settings.replace(redis_url=redis.url), store_url, web_url, args.auto_publish, password)
+        print(f"\n  Review the drafts: {web_url}/panel/\n"
+              f"    log in as {STAFF_EMAIL} with password {password}\n"
+              f"  Store page (current copy of every product): {store_url}/\n"
               f"  Web app: {web_url}   ·   logs: {logs}/\n"
               f"  The worker is loading the model (the first run converts it once: about a minute).\n"
-              f"  Approve a Shopify draft from another terminal:\n"
+              f"  Or approve a draft from another terminal:\n"
               f"    COPYDESK_SECRET_KEY=$(cat {instance}/demo-secret-key) COPYDESK_INSTANCE={instance} \\\n"
               f"      .venv/bin/copydesk drafts approve ID\n", flush=True)
         return _follow_drafts(settings, children, args.until_drafts, started)
@@ -120,22 +132,25 @@ def run_demo(args) -> int:
         print("demo stopped", flush=True)
 
 
-def _connect_stores(settings: Settings, store_url: str, web_url: str, auto: str) -> None:
+def _connect_stores(settings: Settings, store_url: str, web_url: str, auto: str, password: str) -> None:
     from devstore.client import DevStoreClient
     from plugin.crypto import Vault
+    from plugin.panel.accounts import add_staff
     from plugin.shops import add_shop
 
     store = DevStoreClient(store_url)
     store.reset(seed=True)
     vault = Vault(settings.secret_key)
     with open_session(settings) as db:
-        add_shop(db, vault, platform="shopify", domain=SHOP, api_url=store_url,
-                 credentials={"access_token": CREDS["shop_token"]},
-                 settings={"auto_publish": auto == "all"}, actor="demo")
-        add_shop(db, vault, platform="woocommerce", domain=store_url, api_url=store_url,
+        shopify = add_shop(db, vault, platform="shopify", domain=SHOP, api_url=store_url,
+                           credentials={"access_token": CREDS["shop_token"]},
+                           settings={"auto_publish": auto == "all"}, actor="demo")
+        woo = add_shop(db, vault, platform="woocommerce", domain=store_url, api_url=store_url,
                  credentials={"consumer_key": CREDS["ck"], "consumer_secret": CREDS["cs"],
                               "webhook_secret": CREDS["hook"]},
                  settings={"auto_publish": auto in ("all", "woocommerce")}, actor="demo")
+        for shop in (shopify, woo):  # one login that opens both demo shops
+            add_staff(db, shop, STAFF_EMAIL, password, actor="demo")
     store.config(
         shopify={"shop_domain": SHOP, "access_token": CREDS["shop_token"], "app_secret": CREDS["app_secret"],
                  "webhook_url": f"{web_url}/webhooks/shopify"},

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 
 from plugin.redis_server import EmbeddedRedis
 from plugin.settings import Settings
+from tests.browser_fixtures import _chromium, browser, page  # noqa: F401  (Playwright + system Chromium)
 from tests.model_fixtures import (  # noqa: F401  (fixtures shared with the model tests)
     CACHE_ROOT,
     hf_offline,

@@ -1,0 +1,141 @@
+"""A shop's product history and restore, its settings, its jobs, and the catalogue backfill."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import redis
+from flask import abort, current_app, jsonify, redirect, render_template, request
+from sqlalchemy import func, select
+
+from plugin import backfill, jobs, shops
+from plugin.db import Draft, Shop
+from plugin.drafts import audit
+from plugin.panel import jobs_view, queries
+from plugin.panel.auth import current, purl
+from plugin.panel.blueprint import bp
+from plugin.panel.views_draft import LABELS
+from plugin.panel.views_queue import notice, title_of
+from plugin.platforms.base import COPY_FIELDS
+from plugin.state import get_db, get_redis
+
+
+@bp.get("/products/<product_id>")
+def history(product_id: str):
+    principal = current()
+    drafts = queries.product_drafts(get_db(), principal.shop_id, product_id[:64])
+    if not drafts:
+        abort(404)
+    trail = queries.audit_for(get_db(), principal.shop_id, [d.id for d in drafts])
+    original = next((d for d in drafts if d.status == "published"), drafts[0])
+    return render_template("panel/history.html", drafts=list(reversed(drafts)), trail=trail, original=original,
+                           title=title_of(drafts[-1]), product_id=product_id, labels=LABELS, fields=COPY_FIELDS,
+                           notice=notice())
+
+
+@bp.post("/products/<product_id>/restore")
+def restore(product_id: str):
+    principal = current()
+    version = request.form.get("version", "")
+    if version not in ("previous", "proposed"):
+        abort(400, "version must be previous or proposed")
+    draft_id = queries.parse_id(request.form.get("draft_id", ""))
+    draft = queries.draft_of_shop(get_db(), principal.shop_id, draft_id) if draft_id else None
+    if draft is None or draft.product_id != product_id:
+        abort(404)
+    try:
+        jobs.enqueue_restore(get_redis(), principal.shop_id, draft.id, version, actor=principal.actor)
+    except redis.RedisError:
+        abort(503, "the queue is unavailable; try again in a moment")
+    audit(get_db(), action="draft.restore_requested", actor=principal.actor, shop_id=principal.shop_id,
+          draft_id=draft.id, detail={"version": version})
+    get_db().commit()
+    return redirect(purl("panel.history", product_id=product_id, msg="restoring"))
+
+
+SETTINGS_FORM = ("generate_on_create", "auto_publish", "write_fields", "skip_existing", "tone", "target_words",
+                 "language", "banned_words", "voice_examples", "monthly_cap")
+CHECKBOXES = ("generate_on_create", "auto_publish", "skip_existing")
+
+
+def _shop() -> Shop:
+    return get_db().get(Shop, current().shop_id)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings_page():
+    shop = _shop()
+    error = ""
+    if request.method == "POST":
+        changes: dict[str, object] = {}
+        try:
+            for key in SETTINGS_FORM:
+                if key in CHECKBOXES:
+                    changes[key] = request.form.get(key) == "on"
+                elif key == "write_fields":
+                    changes[key] = [f for f in COPY_FIELDS if f in request.form.getlist(key)]
+                elif key in ("banned_words", "voice_examples"):
+                    changes[key] = shops.parse_setting(key, request.form.get(key, ""))
+                else:
+                    changes[key] = shops.parse_setting(key, request.form.get(key, "").strip())
+            shops.set_settings(get_db(), shop, changes, actor=current().actor)
+        except ValueError as err:
+            get_db().rollback()
+            error = str(err)
+        else:
+            return redirect(purl("panel.settings_page", msg="settings"))
+    used = shops.drafts_this_month(get_db(), shop.id)
+    return render_template("panel/settings.html", conf=shops.effective_settings(shop), error=error,
+                           labels=LABELS, fields=COPY_FIELDS, used=used, notice=notice()), 400 if error else 200
+
+
+@bp.get("/jobs")
+def jobs_page():
+    principal = current()
+    conn = get_redis()
+    return render_template("panel/jobs.html", groups=jobs_view.shop_jobs(conn, get_db(), principal.shop_id),
+                           backfill=backfill.status(conn, principal.shop_id), notice=notice())
+
+
+@bp.post("/jobs/<job_id>/retry")
+def retry_job(job_id: str):
+    if not jobs_view.retry(get_redis(), get_db(), current().shop_id, job_id):
+        abort(404)
+    audit(get_db(), action="job.retried", actor=current().actor, shop_id=current().shop_id,
+          detail={"job": job_id[:100]})
+    get_db().commit()
+    return redirect(purl("panel.jobs_page", msg="retried"))
+
+
+@bp.post("/backfill")
+def backfill_action():
+    principal = current()
+    action = request.form.get("action", "start")
+    conn = get_redis()
+    try:
+        if action == "start":
+            backfill.start(conn, principal.shop_id, all_products=request.form.get("all") == "on",
+                           job_timeout=current_app.config["COPYDESK"].job_timeout)
+        elif action in ("pause", "resume", "cancel"):
+            getattr(backfill, action)(conn, principal.shop_id)
+        else:
+            abort(400, "unknown backfill action")
+    except backfill.BackfillError as err:
+        abort(409, str(err))
+    audit(get_db(), action=f"backfill.{action}", actor=principal.actor, shop_id=principal.shop_id)
+    get_db().commit()
+    return redirect(purl("panel.jobs_page", msg="backfill" if action == "start" else ""))
+
+
+@bp.get("/backfill.json")
+def backfill_json():
+    state = backfill.status(get_redis(), current().shop_id)
+    if state is None:
+        return jsonify(state=None)
+    try:
+        started = datetime.fromisoformat(state["started_at"])
+        drafts = get_db().scalar(select(func.count(Draft.id)).where(
+            Draft.shop_id == current().shop_id, Draft.created_at >= started)) or 0
+    except ValueError:
+        drafts = 0
+    return jsonify(**state, drafts_written=drafts, line=backfill.describe(state))

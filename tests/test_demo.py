@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+from plugin.db import make_engine, make_sessionmaker
+from plugin.panel.accounts import verify_login
 from tests.test_cli import _free_port
 
 
@@ -27,5 +29,13 @@ def test_demo_runs_every_process_and_shows_drafts(tmp_path, tiny_model):
     assert len({d[0] for d in drafts}) >= 20
     assert {d[1] for d in drafts} == {"shopify", "woocommerce"}
     assert "demo stopped" in out
+    # It printed a staff login for the panel, and that login opens both demo shops.
+    login = re.search(r"Review the drafts: (\S+)\n +log in as (\S+) with password (\S+)", out)
+    assert login and login.group(1) == f"http://127.0.0.1:{web}/panel/", out[:2000]
+    assert login.group(3) == (tmp_path / "instance" / "demo-staff-password").read_text().strip()
+    engine = make_engine(f"sqlite:///{tmp_path / 'instance' / 'copydesk.db'}")
+    with make_sessionmaker(engine)() as db:
+        assert len(verify_login(db, login.group(2), login.group(3))) == 2
+    engine.dispose()
     # Everything it started has stopped, the embedded Redis included.
     assert not (tmp_path / "instance" / "redis.sock").exists()

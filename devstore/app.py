@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, request
 
-from . import control, samples, shopify_api, storefront, woo_api
+from . import control, samples, shopify_api, shopify_auth, storefront, woo_api, woo_auth, woo_webhooks_api
 from .config import StoreConfig
 from .context import Runtime
 from .state import Store
@@ -27,6 +27,8 @@ def create_app(config: StoreConfig | None = None) -> Flask:
             with store.lock:
                 store.base_url = store.base_url or request.host_url.rstrip("/")
 
-    for bp in (shopify_api.bp, woo_api.bp, control.bp, storefront.bp):
+    for bp in (shopify_api.bp, shopify_auth.bp, woo_api.bp, control.bp, storefront.bp):
+        app.register_blueprint(bp)
+    for bp in (woo_auth.bp, woo_webhooks_api.bp, woo_webhooks_api.control_bp):
         app.register_blueprint(bp)
     return app

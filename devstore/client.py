@@ -75,6 +75,22 @@ class DevStoreClient:
                 raise TimeoutError(f"{len(found)} of {count} deliveries after {timeout} s")
             time.sleep(0.05)
 
+    def woo_webhooks(self) -> list[dict]:
+        """The WooCommerce webhooks as the store holds them (secrets and failure counts included)."""
+        return self._call("GET", "woo/webhooks")
+
+    def disable_woo_webhook(self, webhook_id: int) -> dict:
+        """Disable a webhook as WooCommerce does after repeated failed deliveries."""
+        return self._call("POST", f"woo/webhooks/{webhook_id}/disable")
+
+    def delete_woo_webhook(self, webhook_id: int) -> dict:
+        """Delete a webhook as a merchant does in wp-admin."""
+        return self._call("DELETE", f"woo/webhooks/{webhook_id}")
+
+    def woo_auth(self) -> dict:
+        """REST keys issued by /wc-auth/v1/authorize and the key callbacks sent."""
+        return self._call("GET", "woo/auth")
+
     def product(self, platform: str, product_id: int) -> dict:
         return self._call("GET", f"products/{platform}/{product_id}")
 

@@ -14,6 +14,12 @@ class ShopifyConfig:
     app_secret: str = "devstore-app-secret"
     api_version: str = "2025-10"
     webhook_url: str | None = None
+    api_key: str = "devstore-api-key"
+    """The app's client id (token exchange, authorization-code grant)."""
+    scopes: tuple[str, ...] = ("read_products", "write_products", "read_orders", "write_orders")
+    token_lifetime_s: float = 3600.0
+    """Lifetime of an expiring offline access token; lower it to force refreshes."""
+    refresh_token_lifetime_s: float = 90 * 86400.0
 
 
 @dataclass
@@ -24,6 +30,8 @@ class WooConfig:
     consumer_secret: str = "cs_devstore"
     webhook_secret: str = "devstore-webhook-secret"
     webhook_url: str | None = None
+    auth_decision: str = "approve"
+    """The merchant's answer on /wc-auth/v1/authorize: "approve" or "deny" (woo_auth.py)."""
 
 
 @dataclass

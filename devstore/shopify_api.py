@@ -11,17 +11,19 @@ import base64
 import hmac
 import re
 import time
+from datetime import datetime
 
 from flask import Blueprint, jsonify, request
 
 from . import shopify_shapes as shapes
 from .context import rt
 from .errors import NotFound
+from .shopify_auth import subscription_create
 from .webhooks import fire_shopify
 
 bp = Blueprint("shopify_api", __name__)
 
-OPERATIONS = ("productUpdate", "orderUpdate", "products", "product", "order")
+OPERATIONS = ("webhookSubscriptionCreate", "productUpdate", "orderUpdate", "products", "product", "order")
 VERSION = re.compile(r"^(\d{4}-\d{2}|unstable)$")
 SEO_TITLE_MAX = 255
 FAULT_BODIES = {
@@ -96,7 +98,7 @@ def graphql(version: str):
     if not VERSION.match(version):
         return jsonify({"errors": "Not Found"}), 404
     token = request.headers.get("X-Shopify-Access-Token", "")
-    if not hmac.compare_digest(token, cfg.access_token):
+    if not (hmac.compare_digest(token, cfg.access_token) or store.auth.token_ok(token)):
         return jsonify(
             {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
         ), 401
@@ -146,7 +148,7 @@ def _variants_first(query: str, variables: dict) -> int:
 
 
 def _requested_cost(op: str, query: str, variables: dict, mutation_cost: int) -> int:
-    if op in ("productUpdate", "orderUpdate"):
+    if op in ("productUpdate", "orderUpdate", "webhookSubscriptionCreate"):
         return mutation_cost
     if op == "product":
         return 1 + _variants_first(query, variables)
@@ -176,7 +178,9 @@ def _products(query, variables, fired):
             after = int(base64.b64decode(args["after"]).decode().split(":", 1)[1])
         except (ValueError, IndexError):
             return {"products": None}, 1
-    ids = sorted(i for i in rt().store.products["shopify"] if i > after)
+    since = _updated_after(args.get("query"))
+    ids = sorted(i for i, p in rt().store.products["shopify"].items()
+                 if i > after and (since is None or p["updated_at"] > since))
     page = ids[:first]
     vfirst = _variants_first(query, variables) or 100
     nodes = [shapes.product_node(rt().store.products["shopify"][i], vfirst) for i in page]
@@ -192,6 +196,12 @@ def _products(query, variables, fired):
         },
     }
     return {"products": conn}, 1 + sum(1 + len(n["variants"]["nodes"]) for n in nodes)
+
+
+def _updated_after(search) -> datetime | None:
+    """The one search filter the emulator honours: `updated_at:>'2026-01-02T03:04:05Z'`."""
+    match = re.search(r"updated_at:>'?([0-9T:+\-.Z]+)'?", str(search or ""))
+    return datetime.fromisoformat(match.group(1).replace("Z", "+00:00")) if match else None
 
 
 def _product_update(query, variables, fired):
@@ -288,4 +298,5 @@ HANDLERS = {
     "productUpdate": _product_update,
     "order": _order,
     "orderUpdate": _order_update,
+    "webhookSubscriptionCreate": subscription_create,
 }

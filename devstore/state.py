@@ -50,10 +50,15 @@ class Store:
             self.writes: list[dict] = []
             self.deliveries: list[dict] = []
             self.woo_webhooks: dict[int, dict] = {}
+            self.api_keys: dict[str, dict] = {}  # WooCommerce REST keys issued by /wc-auth (woo_auth.py)
+            self.auth_callbacks: list[dict] = []
             self.faults = {p: FaultQueue() for p in PLATFORMS}
             self.bucket = LeakyBucket(self.config.bucket_max, self.config.restore_rate)
             self.nonces: dict[tuple[str, str], int] = {}
             self.last_shopify_delivery: dict[tuple[str, int], dict] = {}
+            from .shopify_auth import AuthState  # here: shopify_auth reaches the store through the app
+
+            self.auth = AuthState()
             self._ids = {
                 "shopify": itertools.count(8_100_000_001),
                 "shopify_variant": itertools.count(45_100_000_001),

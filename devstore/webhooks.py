@@ -119,7 +119,8 @@ def fire_shopify(
         raise ValueError(f"topic: must be one of {', '.join(SHOPIFY_TOPICS)}")
     cfg = store.config.shopify
     with store.lock:
-        if not cfg.webhook_url:
+        url = store.auth.subscriptions.get(topic) or cfg.webhook_url  # webhookSubscriptionCreate, else config
+        if not url:
             return []
         key = (topic, int(resource_id))
         last = store.last_shopify_delivery.get(key)
@@ -148,7 +149,7 @@ def fire_shopify(
             "kind": "event",
             "topic": topic,
             "resource_id": str(resource_id),
-            "url": cfg.webhook_url,
+            "url": url,
             "headers": headers,
             "body": body,
         }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
+from datetime import UTC, datetime
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from .context import rt
 from .errors import NotFound, OAuthError
 from .state import WOO_TOPICS, now
 from .webhooks import fire_woo, ping_woo
+from .woo_auth import credentials_for
 
 bp = Blueprint("woo_api", __name__, url_prefix="/wp-json/wc/v3")
 
@@ -48,12 +50,12 @@ def is_ssl() -> bool:
 def authenticate():
     """None when authenticated, else the WooCommerce error response."""
     store = rt().store
-    cfg = store.config.woocommerce
+    consumer_key, consumer_secret = credentials_for(store)  # the configured pair, or a /wc-auth key
     if is_ssl():
         auth = request.authorization
         user = auth.username if auth and auth.type == "basic" else None
         password = auth.password if auth and auth.type == "basic" else None
-        if oauth1.verify_basic(user, password, request.args, cfg.consumer_key, cfg.consumer_secret):
+        if oauth1.verify_basic(user, password, request.args, consumer_key, consumer_secret):
             return None
         if user is not None or "consumer_key" in request.args:
             return wc_error("woocommerce_rest_authentication_error", "Consumer secret is invalid.", 401)
@@ -68,8 +70,8 @@ def authenticate():
                     base_url,
                     request.query_string.decode(),
                     request.headers.get("Authorization"),
-                    cfg.consumer_key,
-                    cfg.consumer_secret,
+                    consumer_key,
+                    consumer_secret,
                     store.nonces,
                     store.config.oauth_window_s,
                 )
@@ -118,11 +120,16 @@ def list_products():
     if page < 1 or not 1 <= per_page <= 100:
         return wc_error("rest_invalid_param", "Invalid parameter(s): per_page", 400)
     status = request.args.get("status", "any")
+    try:  # the emulated store's zone is UTC, so dates_are_gmt makes no difference here
+        since = datetime.fromisoformat(request.args["modified_after"]) if "modified_after" in request.args else None
+    except ValueError:
+        return wc_error("rest_invalid_param", "Invalid parameter(s): modified_after", 400)
+    since = since.replace(tzinfo=since.tzinfo or UTC) if since else None
     with store.lock:
         items = [
             p
             for _, p in sorted(store.products["woocommerce"].items(), reverse=True)
-            if status == "any" or p["status"] == status
+            if (status == "any" or p["status"] == status) and (since is None or p["updated_at"] > since)
         ]
         total = len(items)
         body = [shapes.product_v3(p, base()) for p in items[(page - 1) * per_page : page * per_page]]

@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     app.extensions["copydesk_engine"] = engine
     app.extensions["copydesk_sessionmaker"] = make_sessionmaker(engine)
     app.extensions["copydesk_redis"] = redis_client or connect(settings.redis_url, settings.instance_path)
-    app.extensions["copydesk_vault"] = Vault(settings.secret_key)
+    app.extensions["copydesk_vault"] = Vault.for_settings(settings)
     app.extensions["copydesk_directory"] = ShopDirectory(app.extensions["copydesk_sessionmaker"],
                                                          app.extensions["copydesk_vault"])
     app.teardown_appcontext(close_db)
@@ -39,6 +39,14 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     from plugin import panel, webhooks
 
     app.register_blueprint(webhooks.bp)
+    from plugin.install import exports_view, shopify_oauth, shopify_tokens  # noqa: F401 - exports_view: routes
+
+    app.register_blueprint(shopify_oauth.bp)
+    # Where a new Shopify install's API lives; tests point it at the store emulator (shopify_tokens).
+    app.extensions.setdefault(shopify_tokens.API_BASE, shopify_tokens.default_api_base)
+    from plugin.install import woocommerce_connect
+
+    app.register_blueprint(woocommerce_connect.bp)
     panel.register(app)
 
     @app.get("/")

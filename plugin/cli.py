@@ -96,6 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     for cmd in (st_add, st_rm):
         cmd.add_argument("--email", required=True)
 
+    man = sub.add_parser("manifest", help="app configuration made from manifest.json")
+    man_sub = man.add_subparsers(dest="manifest_command", required=True)
+    toml = man_sub.add_parser("shopify-toml", help="write shopify.app.toml (for `shopify app deploy`)")
+    toml.add_argument("--app-url", default="", help="public URL of this Copydesk (default COPYDESK_APP_URL)")
+    toml.add_argument("--client-id", default="", help="the app's client id (default SHOPIFY_API_KEY)")
+    toml.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
+
+    sub.add_parser("rotate-key", help="re-encrypt stored credentials with the current COPYDESK_SECRET_KEY")
+    rec = sub.add_parser("reconcile", help="queue what store webhooks missed (run from a timer)")
+    rec.add_argument("--shop", default="", help="one shop's domain or store URL (default: every active shop)")
+    rec.add_argument("--since", default="", help="ISO time to look back to (default: the shop's watermark)")
+
+    woo = sub.add_parser("woocommerce", help="connected WooCommerce stores: webhook health, disconnect")
+    woo_sub = woo.add_subparsers(dest="woocommerce_command", required=True)
+    chk = woo_sub.add_parser("check-webhooks", help="re-enable or recreate our webhooks (run from a timer)")
+    chk.add_argument("--shop", default="", help="one store's URL (default: every connected WooCommerce store)")
+    disc = woo_sub.add_parser("disconnect", help="delete our webhooks from the store and its stored keys")
+    disc.add_argument("--shop", required=True, help="the store's URL")
+
     rds = sub.add_parser("redis", help="the embedded redis-server (when REDIS_URL is unset)")
     rds.add_argument("action", choices=("start", "stop", "status"))
 
@@ -137,6 +156,10 @@ def _run(args) -> int | None:
         from plugin.commands import generate
 
         return generate(Settings.from_env(need_secrets=False), args)
+    if args.command == "manifest":
+        from plugin.manifest import command
+
+        return command(Settings.from_env(need_secrets=False), args)
     if args.command == "demo":
         from plugin.demo import run_demo
 
@@ -153,6 +176,18 @@ def _run(args) -> int | None:
         from plugin.panel.staff_cli import staff
 
         return staff(settings, args)
+    if args.command == "rotate-key":
+        from plugin.crypto import rotate_key_command
+
+        return rotate_key_command(settings, args)
+    if args.command == "reconcile":
+        from plugin.reconcile import command
+
+        return command(settings, args)
+    if args.command == "woocommerce":
+        from plugin.install.woocommerce_cli import woocommerce
+
+        return woocommerce(settings, args)
     from plugin import commands
 
     return getattr(commands, args.command)(settings, args)

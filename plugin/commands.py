@@ -75,14 +75,14 @@ def shop(settings: Settings, args) -> int:
         creds = {"access_token": args.token}
         if args.webhook_secret:
             creds["webhook_secret"] = args.webhook_secret
-        row = shops.add_shop(db, Vault(settings.secret_key), platform="shopify", domain=args.domain,
+        row = shops.add_shop(db, Vault.for_settings(settings), platform="shopify", domain=args.domain,
                              credentials=creds, api_url=args.api_url, settings=settings_changes)
     else:
         if not args.url:
             raise ValueError("woocommerce needs --url")
         creds = {"consumer_key": args.consumer_key, "consumer_secret": args.consumer_secret,
                  "webhook_secret": args.webhook_secret}
-        row = shops.add_shop(db, Vault(settings.secret_key), platform="woocommerce", domain=args.url,
+        row = shops.add_shop(db, Vault.for_settings(settings), platform="woocommerce", domain=args.url,
                              credentials=creds, api_url=args.url, settings=settings_changes)
     print(f"connected {row.platform} store {row.domain} (id {row.id})")
     return 0

@@ -127,6 +127,20 @@ class AuditEntry(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class DataExport(Base):
+    """A `customers/data_request` export: what Copydesk holds about one customer, for the merchant to fetch
+    at /panel/exports/<id>. Deleted with the shop, or by that customer's `customers/redact`."""
+
+    __tablename__ = "data_exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    customer_id: Mapped[str] = mapped_column(String(64), default="")
+    payload: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (web) don't block the writer (worker)

@@ -140,7 +140,7 @@ def _connect_stores(settings: Settings, store_url: str, web_url: str, auto: str,
 
     store = DevStoreClient(store_url)
     store.reset(seed=True)
-    vault = Vault(settings.secret_key)
+    vault = Vault.for_settings(settings)
     with open_session(settings) as db:
         shopify = add_shop(db, vault, platform="shopify", domain=SHOP, api_url=store_url,
                            credentials={"access_token": CREDS["shop_token"]},

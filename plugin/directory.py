@@ -27,6 +27,9 @@ class IntakeShop:
     active: bool
     webhook_secret: str
     settings: dict
+    webhook_secrets: tuple[str, ...] = ()
+    """Every secret a delivery may be signed with: `webhook_secret`, then one per webhook Copydesk
+    created on a WooCommerce store (each has its own)."""
 
 
 class ShopDirectory:
@@ -48,16 +51,24 @@ class ShopDirectory:
             self._cache[key] = (now + self._ttl, info)
         return info
 
+    def forget(self, key: str) -> None:
+        """Drop a shop from this process's cache (it was just disconnected here)."""
+        with self._lock:
+            self._cache.pop(key, None)
+
     def _load(self, key: str) -> IntakeShop | None:
         with self._sessions() as db:
             shop = find_shop(db, key)
             if shop is None:
                 return None
             try:
-                secret = self._vault.open(shop.credentials).get("webhook_secret", "")
+                credentials = self._vault.open(shop.credentials)
             except DecryptError:
                 log.error("credentials of %s cannot be decrypted (was COPYDESK_SECRET_KEY changed?)", shop.domain)
-                secret = ""
+                credentials = {}
+            secret = credentials.get("webhook_secret", "")
+            hooks = credentials.get("webhooks") or {}
+            every = (secret, *(str(h.get("secret") or "") for h in hooks.values() if isinstance(h, dict)))
             return IntakeShop(id=shop.id, platform=shop.platform, domain=shop.domain,
                               active=shop.uninstalled_at is None, webhook_secret=secret,
-                              settings=effective_settings(shop))
+                              settings=effective_settings(shop), webhook_secrets=tuple(s for s in every if s))

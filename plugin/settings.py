@@ -19,6 +19,7 @@ from plugin.errors import SettingsError
 # COPYDESK_* key -> (field name, type). The README's settings table mirrors this.
 _PREFIXED: dict[str, tuple[str, type]] = {
     "COPYDESK_SECRET_KEY": ("secret_key", str),
+    "COPYDESK_SECRET_KEY_PREVIOUS": ("secret_key_previous", str),
     "COPYDESK_INSTANCE": ("instance_path", Path),
     "COPYDESK_APP_URL": ("app_url", str),
     "COPYDESK_MODEL": ("model", str),
@@ -40,7 +41,8 @@ _CONVENTIONAL: dict[str, tuple[str, type]] = {
     "SHOPIFY_API_KEY": ("shopify_api_key", str),
     "SHOPIFY_API_SECRET": ("shopify_api_secret", str),
 }
-_SECRET_FIELDS = {"secret_key", "shopify_api_secret", "shopify_api_secret_previous", "openai_api_key"}
+_SECRET_FIELDS = {"secret_key", "secret_key_previous", "shopify_api_secret", "shopify_api_secret_previous",
+                  "openai_api_key"}
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -49,6 +51,9 @@ class Settings:
     """Everything a Copydesk process needs to know, fixed at start-up."""
 
     secret_key: str
+    secret_key_previous: str = ""
+    """Earlier secret keys, comma-separated, still accepted for reading credentials during a rotation
+    (`copydesk rotate-key`); drop them once the rotation has run."""
     instance_path: Path = Path("instance")
     redis_url: str = ""
     """Empty: start (or join) the embedded redis-server under the instance folder."""
@@ -82,6 +87,8 @@ class Settings:
             raise SettingsError("COPYDESK_SECRET_KEY is required (a long random string; keep it secret)")
         if len(self.secret_key) < 16:
             raise SettingsError("COPYDESK_SECRET_KEY is too short: use at least 16 characters")
+        if any(len(key) < 16 for key in self.secret_key_previous.split(",") if key.strip()):
+            raise SettingsError("COPYDESK_SECRET_KEY_PREVIOUS: each key must be at least 16 characters")
         if self.device not in DEVICES:
             raise SettingsError(f"COPYDESK_DEVICE must be one of {', '.join(DEVICES)}, not {self.device!r}")
         for name in ("max_webhook_bytes", "http_timeout", "job_timeout", "dedupe_ttl"):

@@ -216,9 +216,12 @@ def add_shop(db: Session, vault: Vault, *, platform: str, domain: str, credentia
     elif platform == "woocommerce":
         key = normalize_store_url(domain)
         api_url = api_url or (domain if "://" in domain else f"https://{domain}")
-        for name in ("consumer_key", "consumer_secret", "webhook_secret"):
+        for name in ("consumer_key", "consumer_secret"):
             if not credentials.get(name):
                 raise ValueError(f"a WooCommerce store needs {name.replace('_', '-')}")
+        if not credentials.get("webhook_secret") and not credentials.get("webhooks"):
+            # `webhooks`: per-webhook secrets of the webhooks Copydesk creates itself (connect flow)
+            raise ValueError("a WooCommerce store needs webhook-secret")
     else:
         raise ValueError(f"platform must be shopify or woocommerce, not {platform!r}")
     settings = validate_settings(settings or {})

@@ -9,20 +9,27 @@ delivery is never acknowledged and then lost. Bodies are never logged: they hold
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import redis
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from plugin import jobs
+from plugin import jobs, reconcile
 from plugin.directory import ShopDirectory
 from plugin.errors import BadSignature, WebhookError
+from plugin.install import compliance
 from plugin.platforms import shopify, woocommerce
 from plugin.platforms.base import WebhookEvent
 from plugin.state import get_redis
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
+
+HANDLED_TOPICS = frozenset(shopify.TOPICS) | frozenset(woocommerce.TOPICS) | frozenset(compliance.TOPICS)
+"""Store topics (as the stores name them) this intake dispatches or deliberately acknowledges; every topic
+in manifest.json must be here (tests/test_manifest.py). The Shopify install work adds app/uninstalled,
+app/scopes_update, customers/data_request, customers/redact and shop/redact as their handlers land."""
 
 
 @bp.errorhandler(WebhookError)
@@ -60,7 +67,8 @@ def shopify_webhook():
     if shop is not None and shop.platform == "shopify":
         secrets.insert(0, shop.webhook_secret)  # a custom app made in the shop's admin signs with its own
     event = shopify.parse_webhook(request.headers, body, secrets)
-    if shop is None or shop.platform != "shopify" or not shop.active:
+    late_ok = compliance.topic_of(event.topic) in compliance.AFTER_UNINSTALL  # shop/redact: 48 h after uninstall
+    if shop is None or shop.platform != "shopify" or not (shop.active or late_ok):
         log.info("webhook for a shop that is not installed: %s %s", event.shop, event.topic)
         return jsonify(status="ignored"), 200
     return _accept(shop, event)
@@ -74,7 +82,7 @@ def woocommerce_webhook():
     shop = _directory().get(woocommerce.source_of(request.headers))
     if shop is None or shop.platform != "woocommerce" or not shop.active:
         raise BadSignature("unknown store")
-    event = woocommerce.parse_webhook(request.headers, body, shop.webhook_secret)
+    event = woocommerce.parse_webhook(request.headers, body, shop.webhook_secrets or shop.webhook_secret)
     return _accept(shop, event)
 
 
@@ -101,6 +109,8 @@ def _accept(shop, event: WebhookEvent):
             pipe.multi()  # RQ sees the transaction already open and queues into it
             status = _dispatch(conn, pipe, shop, event)
             pipe.set(key, "1", ex=settings.dedupe_ttl)
+            if event.topic.startswith("product."):  # where `copydesk reconcile` starts looking
+                pipe.set(reconcile.last_event_key(shop.id), datetime.now(UTC).isoformat())
             pipe.execute()
         except redis.WatchError:
             return _duplicate(event)
@@ -115,6 +125,9 @@ def _duplicate(event: WebhookEvent):
 
 def _dispatch(conn: redis.Redis, pipe, shop, event: WebhookEvent) -> str:
     """Queue what the event calls for into `pipe` (reads go through `conn`)."""
+    lifecycle = compliance.topic_of(event.topic) if event.platform == "shopify" else None
+    if lifecycle is not None:  # uninstall, scopes, privacy: plugin.install.compliance
+        return compliance.dispatch(conn, shop.id, lifecycle, request.get_data(cache=True))
     shop_settings = shop.settings
     timeout = current_app.config["COPYDESK"].job_timeout
     if event.topic == "product.created":

@@ -548,7 +548,10 @@ def test_the_bounce_page_needs_a_shopify_shop(embedded_app, embedded_shop):
     assert response.status_code == 400
 
 
-def test_a_token_for_a_shop_that_has_not_installed_is_401(embedded_app, embedded_shop):
+def test_a_token_for_a_shop_that_has_not_installed_is_401(embedded_app, embedded_shop, devstore):
+    """Such a load is a managed install: the token is exchanged, and here Shopify (the emulator, which
+    knows another app) refuses it (tests/test_install_shopify.py has the install that works)."""
+    embedded_app.extensions["copydesk_shopify_api_base"] = lambda shop: devstore.base_url
     client = embedded_app.test_client()
     response = client.get("/panel/backfill.json", headers=bearer(session_token(SHOP_C)))
     assert response.status_code == 401 and response.headers[RETRY] == "1"
@@ -559,8 +562,9 @@ def test_a_token_for_a_shop_that_has_not_installed_is_401(embedded_app, embedded
     assert response.status_code == 401 and response.headers[RETRY] == "1"
 
 
-def test_a_woocommerce_store_cannot_be_opened_with_a_session_token(embedded_app):
+def test_a_woocommerce_store_cannot_be_opened_with_a_session_token(embedded_app, devstore):
     """Only Shopify shops are embedded; the token's shop must be a Shopify shop of ours."""
+    embedded_app.extensions["copydesk_shopify_api_base"] = lambda shop: devstore.base_url
     make_shop(embedded_app, "https://woo.example", platform="woocommerce")
     response = embedded_app.test_client().get("/panel/backfill.json", headers=bearer(session_token(SHOP_A)))
     assert response.status_code == 401

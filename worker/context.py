@@ -35,7 +35,7 @@ class Context:
         settings.instance_path.mkdir(parents=True, exist_ok=True)
         init_db(engine)
         return cls(settings=settings, sessions=make_sessionmaker(engine), redis=redis_client,
-                   vault=Vault(settings.secret_key), http=make_session())
+                   vault=Vault.for_settings(settings), http=make_session())
 
     def generator(self):
         """The model, loaded on first use and kept for the life of the process."""

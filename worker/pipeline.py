@@ -18,6 +18,7 @@ from plugin import jobs, ratelimit
 from plugin.db import Draft, ProductState, Shop, utcnow
 from plugin.drafts import audit, supersede_pending, transition
 from plugin.errors import ProductNotFound
+from plugin.install import shopify_tokens
 from plugin.platforms import adapter_for
 from plugin.platforms.base import CopyFields, Product, html_to_text
 from plugin.shops import drafts_this_month, effective_settings, month_start
@@ -41,6 +42,12 @@ def adapter(ctx: Context, shop: Shop):
     """The shop's adapter, paced by a rate-limit bucket in Redis that every worker shares."""
     if shop.platform == "shopify":
         bucket = ratelimit.for_shopify(ctx.redis, shop.domain)
+        # Expiring tokens: refreshed before they run out, and on a 401 (plugin.install.shopify_tokens).
+        args = (ctx.sessions, ctx.vault, ctx.redis, ctx.http, ctx.settings)
+        creds = shopify_tokens.usable_credentials(*args, shop, timeout=ctx.settings.http_timeout)
+        shop_adapter = adapter_for(shop, creds, ctx.http, ctx.settings.http_timeout, bucket)
+        shop_adapter.on_unauthorized = shopify_tokens.refresher(*args, shop.id, timeout=ctx.settings.http_timeout)
+        return shop_adapter
     else:
         conf = effective_settings(shop)
         bucket = ratelimit.for_woocommerce(ctx.redis, shop.domain, float(conf["requests_per_second"]),

@@ -11,7 +11,7 @@ import logging
 from plugin.drafts import audit
 from plugin.platforms.base import check_id
 from worker import context
-from worker.pipeline import generate_draft, load_shop, refresh_product
+from worker.pipeline import adapter, generate_draft, load_shop, refresh_product
 from worker.publish import mark_failed
 from worker.publish import publish_draft as _publish
 from worker.retry import retry_transient
@@ -76,6 +76,20 @@ def backfill_page(shop_id: int, run_id: str, page: int):
     from worker.backfill import run_page
 
     return run_page(context.get(), int(shop_id), str(run_id), int(page))
+
+
+@retry_transient
+def reconcile_shop(shop_id: int, *, since: str = ""):
+    """Queue what the store's webhooks missed for one shop (`plugin.reconcile`); counts, or why not."""
+    from plugin import reconcile
+
+    ctx = context.get()
+    loaded = load_shop(ctx, int(shop_id))
+    if loaded is None:
+        return "shop not installed"
+    shop, settings = loaded
+    return reconcile.run(ctx.redis, ctx.sessions, shop, settings, adapter(ctx, shop), since=str(since or ""),
+                         job_timeout=ctx.settings.job_timeout)
 
 
 def backfill_failed(job, connection, exc_type, exc_value, traceback):

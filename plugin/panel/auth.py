@@ -78,13 +78,30 @@ def _by_token(token: str, from_header: bool):
             return _bounce_redirect()
         return token_rejected(str(err))
     shop = find_shop(get_db(), claims.shop)
-    if shop is None or shop.uninstalled_at is not None or shop.platform != "shopify":
+    if shop is not None and shop.platform != "shopify":
         return token_rejected("this shop has not installed Copydesk")
+    if shop is None or shop.uninstalled_at is not None:  # managed install: the first load brings the token
+        shop = _install(claims.shop, token)
+        if shop is None:
+            return token_rejected("the session token could not be exchanged; fetch a new one")
     g.principal = Principal(
         shop_id=shop.id, shop_domain=shop.domain, platform=shop.platform, actor=f"shopify-user:{claims.user_id}",
         embedded=True, shops=[(shop.id, shop.domain)],
         embed={"shop": shop.domain, "host": request.values.get("host", "")[:500], "embedded": "1"})
     return None
+
+
+def _install(domain: str, token: str) -> Shop | None:
+    """Token exchange on a shop's first embedded load (plugin.install.shopify_setup); None when Shopify
+    refuses the session token (`invalid_subject_token`) or cannot be reached."""
+    from plugin.errors import StoreAPIError
+    from plugin.install.shopify_setup import install_from_session_token
+
+    try:
+        return install_from_session_token(get_db(), current_app.extensions["copydesk_vault"], domain, token)
+    except StoreAPIError as err:
+        current_app.logger.warning("token exchange for %s failed: %s", domain, err)
+        return None
 
 
 def token_rejected(reason: str):

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from plugin import backfill, jobs, shops
 from plugin.db import Draft, Shop
 from plugin.drafts import audit
+from plugin.install import woocommerce_webhooks
 from plugin.panel import jobs_view, queries
 from plugin.panel.auth import current, purl
 from plugin.panel.blueprint import bp
@@ -93,8 +94,9 @@ def settings_page():
 def jobs_page():
     principal = current()
     conn = get_redis()
+    webhooks = woocommerce_webhooks.health(conn, principal.shop_id) if principal.platform == "woocommerce" else None
     return render_template("panel/jobs.html", groups=jobs_view.shop_jobs(conn, get_db(), principal.shop_id),
-                           backfill=backfill.status(conn, principal.shop_id), notice=notice())
+                           backfill=backfill.status(conn, principal.shop_id), webhooks=webhooks, notice=notice())
 
 
 @bp.post("/jobs/<job_id>/retry")

@@ -12,6 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
 import requests
 
@@ -29,6 +30,13 @@ def check_id(value: object, what: str = "id") -> str:
     if not _ID.match(text):
         raise ValueError(f"{what} must be a positive integer, got {text[:40]!r}")
     return text
+
+
+def utc_stamp(when: datetime) -> str:
+    """An aware time as `2026-01-02T03:04:05Z` (naive times are refused: their zone is a guess)."""
+    if when.tzinfo is None:
+        raise ValueError(f"updated_since must carry a time zone, got {when!r}")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def html_to_text(html: str) -> str:
@@ -98,6 +106,8 @@ class Product:
     attributes: dict[str, str] = field(default_factory=dict)
     variants: tuple[dict, ...] = ()
     updated_at: str = ""
+    created_at: str = ""
+    """Store times as the store wrote them (ISO); not content, so left out of snapshot and hash."""
 
     @property
     def copy(self) -> CopyFields:
@@ -129,6 +139,7 @@ class Product:
         """Everything a person could edit, as stored with a draft."""
         data = asdict(self)
         data.pop("updated_at")
+        data.pop("created_at")
         data["tags"] = list(self.tags)
         data["variants"] = [dict(v) for v in self.variants]
         return data
@@ -188,6 +199,8 @@ class StoreAdapter(ABC):
     def add_order_note(self, order_id: str, note: str, *, customer_visible: bool) -> None: ...
 
     @abstractmethod
-    def list_products(self, cursor: str | None, page_size: int) -> tuple[list[Product], str | None]:
+    def list_products(self, cursor: str | None, page_size: int,
+                      updated_since: datetime | None = None) -> tuple[list[Product], str | None]:
         """One page of the catalogue from `cursor` (None: the first page); returns the products and the
-        cursor of the next page, or None after the last. Cursors are opaque strings, per platform."""
+        cursor of the next page, or None after the last. Cursors are opaque strings, per platform.
+        `updated_since` (aware): only products changed after that time (`plugin.reconcile`)."""

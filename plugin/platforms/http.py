@@ -8,6 +8,8 @@ on a long `Retry-After`. Every call has a timeout; bodies are never logged.
 
 from __future__ import annotations
 
+import logging
+
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ResponseError
@@ -32,8 +34,33 @@ class _ShortRetry(Retry):
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
+class _RedactQuery(logging.Filter):
+    """urllib3 logs each request's URL at DEBUG; WooCommerce's OAuth 1.0a consumer key and signature
+    travel in its query string, so the query is cut from those lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and "?" in a for a in record.args):
+            record.args = tuple(a.split("?", 1)[0] + "?[redacted]" if isinstance(a, str) and "?" in a else a
+                                for a in record.args)
+        return True
+
+
+SILENCED = ("oauthlib", "requests_oauthlib")
+"""Libraries whose DEBUG lines print the consumer key, signatures and request bodies: WARNING and up only."""
+
+
+def _redact_library_logs() -> None:
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _RedactQuery) for f in logger.filters):
+        logger.addFilter(_RedactQuery())
+    for name in SILENCED:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def make_session(retries: int = 3) -> requests.Session:
-    """The process's session for store APIs (pass it explicitly; never a module global)."""
+    """The process's session for store APIs (pass it explicitly; never a module global). Also keeps
+    keys, signatures and bodies out of the HTTP libraries' DEBUG log lines."""
+    _redact_library_logs()
     retry = _ShortRetry(
         total=retries,
         connect=retries,

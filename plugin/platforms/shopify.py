@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import re
+from datetime import datetime
 
 from plugin.errors import (
     BadRequest,
@@ -19,6 +20,7 @@ from plugin.errors import (
     ProductNotFound,
     RateLimited,
     StoreAPIError,
+    StoreAuthError,
     TransientStoreError,
 )
 from plugin.platforms.base import (
@@ -29,6 +31,7 @@ from plugin.platforms.base import (
     check_id,
     fields_to_write,
     text_digest,
+    utc_stamp,
 )
 from plugin.platforms.http import send
 
@@ -113,6 +116,8 @@ def _gid(kind: str, resource_id: str) -> str:
 class ShopifyAdapter(StoreAdapter):
     platform = PLATFORM
     copy_fields = ("description_html", "seo_title", "seo_description")
+    on_unauthorized = None
+    """Optional `f(refused_access_token) -> credentials`: refreshes an expired token (worker.pipeline)."""
 
     @property
     def endpoint(self) -> str:
@@ -120,9 +125,10 @@ class ShopifyAdapter(StoreAdapter):
         version = self.settings.get("api_version") or "2025-10"
         return f"{base}/admin/api/{version}/graphql.json"
 
-    def graphql(self, query: str, variables: dict, cost: float = 10.0) -> dict:
+    def graphql(self, query: str, variables: dict, cost: float = 10.0, *, _retried: bool = False) -> dict:
         """Run one query, paced by the shop's bucket; throttling becomes RateLimited (and pauses every
-        worker of this shop) with a wait computed from throttleStatus."""
+        worker of this shop) with a wait computed from throttleStatus. A 401 is answered once by
+        `on_unauthorized` (a token refresh), then the query runs again."""
         if self.bucket is not None:
             self.bucket.wait_and_take(cost)
         try:
@@ -135,6 +141,11 @@ class ShopifyAdapter(StoreAdapter):
             if self.bucket is not None:
                 self.bucket.block_for(err.retry_after or 2.0)
             raise
+        except StoreAuthError as err:
+            if err.status != 401 or self.on_unauthorized is None or _retried:
+                raise
+            self.credentials = self.on_unauthorized(self.credentials["access_token"])
+            return self.graphql(query, variables, cost, _retried=True)
         if response.status_code == 404:
             raise StoreAPIError("Shopify API endpoint not found (check the shop domain and API version)",
                                 status=404)
@@ -215,13 +226,16 @@ class ShopifyAdapter(StoreAdapter):
         if errors:
             raise StoreAPIError(f"orderUpdate refused: {'; '.join(e.get('message', '') for e in errors)[:300]}")
 
-    def list_products(self, cursor: str | None, page_size: int) -> tuple[list[Product], str | None]:
-        """One page of `products(first:, after:)`, paced by the bucket at its requested cost. A page size
-        above LIST_PAGE_MAX is clamped to it (Shopify refuses queries that cost more than 1000)."""
+    def list_products(self, cursor: str | None, page_size: int,
+                      updated_since: datetime | None = None) -> tuple[list[Product], str | None]:
+        """One page of `products(first:, after:, query:)`, paced by the bucket at its requested cost. A page
+        size above LIST_PAGE_MAX is clamped to it (Shopify refuses queries that cost more than 1000).
+        `updated_since`: the search filter `updated_at:>'ISO'`."""
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         n = min(page_size, LIST_PAGE_MAX)
-        data = self.graphql(PRODUCTS_QUERY, {"n": n, "cursor": cursor or None}, list_cost(n))
+        search = f"updated_at:>'{utc_stamp(updated_since)}'" if updated_since is not None else None
+        data = self.graphql(PRODUCTS_QUERY, {"n": n, "cursor": cursor or None, "query": search}, list_cost(n))
         connection = data.get("products")
         if not isinstance(connection, dict):
             raise StoreAPIError("Shopify answered no products connection (an invalid cursor?)")
@@ -230,8 +244,9 @@ class ShopifyAdapter(StoreAdapter):
         return [_product_from_node(node) for node in connection.get("nodes") or []], following or None
 
 
-PRODUCTS_QUERY = """query($n: Int!, $cursor: String) { products(first: $n, after: $cursor) { nodes { id title
- handle descriptionHtml productType vendor tags updatedAt seo { title description } options { name values }
+PRODUCTS_QUERY = """query($n: Int!, $cursor: String, $query: String) {
+ products(first: $n, after: $cursor, query: $query) { nodes { id title
+ handle descriptionHtml productType vendor tags updatedAt createdAt seo { title description } options { name values }
  variants(first: 20) { nodes { title sku price selectedOptions { name value } } } }
  pageInfo { hasNextPage endCursor } } }"""
 LIST_VARIANTS = 20
@@ -261,5 +276,5 @@ def _product_from_node(node: dict) -> Product:
         seo_title=seo.get("title") or "", seo_description=seo.get("description") or "",
         category=node.get("productType") or "", vendor=node.get("vendor") or "",
         tags=tuple(node.get("tags") or ()), attributes=attributes, variants=variants,
-        updated_at=node.get("updatedAt") or "",
+        updated_at=node.get("updatedAt") or "", created_at=node.get("createdAt") or "",
     )

@@ -15,6 +15,7 @@ import hmac
 import html
 import json
 import re
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from requests.auth import HTTPBasicAuth
@@ -29,6 +30,7 @@ from plugin.platforms.base import (
     check_id,
     fields_to_write,
     text_digest,
+    utc_stamp,
 )
 from plugin.platforms.http import send
 
@@ -70,9 +72,12 @@ def source_of(headers) -> str:
         raise BadSignature("unknown store") from err
 
 
-def parse_webhook(headers, body: bytes, secret: str) -> WebhookEvent:
-    """Verify, then parse one delivery. Raises BadSignature (401) or BadRequest (400)."""
-    if not signature_ok(body, headers.get("X-WC-Webhook-Signature", ""), secret):
+def parse_webhook(headers, body: bytes, secret: str | tuple[str, ...] | list[str]) -> WebhookEvent:
+    """Verify, then parse one delivery. Raises BadSignature (401) or BadRequest (400).
+
+    `secret`: the store's secret, or every secret its webhooks may sign with (one per webhook)."""
+    given = headers.get("X-WC-Webhook-Signature", "")
+    if not any([signature_ok(body, given, s) for s in ([secret] if isinstance(secret, str) else secret)]):
         raise BadSignature("invalid signature")
     missing = [h for h in REQUIRED_HEADERS if not headers.get(h)]
     if missing:
@@ -162,13 +167,18 @@ class WooCommerceAdapter(StoreAdapter):
         self._call("POST", f"orders/{check_id(order_id)}/notes",
                    json={"note": note, "customer_note": customer_visible, "added_by_user": False})
 
-    def list_products(self, cursor: str | None, page_size: int) -> tuple[list[Product], str | None]:
+    def list_products(self, cursor: str | None, page_size: int,
+                      updated_since: datetime | None = None) -> tuple[list[Product], str | None]:
         """`GET products?page=&per_page=&status=any`; the cursor is the page number (None: page 1), and
-        there is no next page once `page` reaches X-WP-TotalPages."""
+        there is no next page once `page` reaches X-WP-TotalPages. `updated_since`: `modified_after=ISO`
+        with `dates_are_gmt=true` (WooCommerce 5.8+; without it the time is read in the store's zone)."""
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100 for WooCommerce, got {page_size}")
         page = int(check_id(cursor or "1", "cursor"))
-        data, headers = self._get_listing("products", {"page": page, "per_page": page_size, "status": "any"})
+        params: dict = {"page": page, "per_page": page_size, "status": "any"}
+        if updated_since is not None:
+            params.update(modified_after=utc_stamp(updated_since)[:-1], dates_are_gmt="true")
+        data, headers = self._get_listing("products", params)
         if not isinstance(data, list):
             raise StoreAPIError("GET products: the store did not answer a list")
         try:
@@ -216,5 +226,5 @@ class WooCommerceAdapter(StoreAdapter):
             attributes=attributes,
             variants=({"title": "", "sku": data.get("sku") or "", "price": str(data.get("price") or ""),
                        "options": {}},) if data.get("sku") else (),
-            updated_at=data.get("date_modified_gmt") or "",
+            updated_at=data.get("date_modified_gmt") or "", created_at=data.get("date_created_gmt") or "",
         )

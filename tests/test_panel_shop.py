@@ -15,7 +15,7 @@ from rq.registry import FailedJobRegistry
 
 from plugin import backfill, shops
 from plugin.cli import main
-from plugin.db import Shop
+from plugin.db import DataExport, Shop
 from plugin.jobs import QUEUES, queue
 from plugin.panel import accounts
 from tests.conftest import SECRET_KEY
@@ -438,3 +438,19 @@ def test_a_staff_login_sees_only_its_shop(app, shop, cli_env, capsys):
     assert login(client, "bea@example.com", password).status_code == 302
     assert draft_ids_listed(client.get("/panel/").get_data(as_text=True)) == {theirs}
     assert client.get(f"/panel/drafts/{mine}").status_code == 404
+
+
+def test_settings_page_lists_this_shops_data_requests_only(app, shop, client):
+    other = make_shop(app, "other-shop.myshopify.com")
+    with dbsession(app) as db:
+        mine = DataExport(shop_id=shop, request_id="req-mine", customer_id="77", payload={"orders": []})
+        theirs = DataExport(shop_id=other, request_id="req-theirs", customer_id="88", payload={"orders": []})
+        db.add_all([mine, theirs])
+        db.commit()
+        mine_id, theirs_id = mine.id, theirs.id
+    text = client.get("/panel/settings").get_data(as_text=True)
+    assert f'href="/panel/exports/{mine_id}"' in text and "req-mine" in text
+    assert "req-theirs" not in text and f"/panel/exports/{theirs_id}" not in text
+    download = client.get(f"/panel/exports/{mine_id}")
+    assert download.status_code == 200 and download.json == {"orders": []}
+    assert client.get(f"/panel/exports/{theirs_id}").status_code == 404

@@ -9,7 +9,7 @@ from flask import abort, current_app, jsonify, redirect, render_template, reques
 from sqlalchemy import func, select
 
 from plugin import backfill, jobs, shops
-from plugin.db import Draft, Shop
+from plugin.db import DataExport, Draft, Shop
 from plugin.drafts import audit
 from plugin.install import woocommerce_webhooks
 from plugin.panel import jobs_view, queries
@@ -86,8 +86,11 @@ def settings_page():
         else:
             return redirect(purl("panel.settings_page", msg="settings"))
     used = shops.drafts_this_month(get_db(), shop.id)
+    exports = list(get_db().scalars(select(DataExport).where(DataExport.shop_id == shop.id)
+                                    .order_by(DataExport.id.desc()).limit(50)))
     return render_template("panel/settings.html", conf=shops.effective_settings(shop), error=error,
-                           labels=LABELS, fields=COPY_FIELDS, used=used, notice=notice()), 400 if error else 200
+                           labels=LABELS, fields=COPY_FIELDS, used=used, exports=exports,
+                           notice=notice()), 400 if error else 200
 
 
 @bp.get("/jobs")

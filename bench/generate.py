@@ -6,9 +6,12 @@
     each job one `write_copy` (its four fields in one call), all jobs' calls merged into one batch.
 Same prompts (prompts/product_copy.j2), same token budgets, same sampling, side by side in one run.
 
-    python bench/generate.py [--products 64] [--concurrency 8] [--threads 2]
+    python bench/generate.py [--products 64] [--concurrency 8] [--threads 2] [--engines pruning] [--out PATH]
 
 Prints products/minute and generated tokens/s for both and their ratio; writes bench/results/generate.json.
+``--engines pruning,transformers`` also runs the worker path with transformers' own generate loop
+(every row of a batch runs until its last row is done), side by side; the first engine is the one compared
+with the naive way.
 """
 
 from __future__ import annotations
@@ -53,11 +56,13 @@ def naive(generator, records: list[dict]) -> tuple[float, int]:
     return time.perf_counter() - start, tokens
 
 
-def worker_path(generator, records: list[dict], concurrency: int) -> tuple[float, int, list[int]]:
+def worker_path(generator, records: list[dict], concurrency: int, engine: str = "pruning"
+                ) -> tuple[float, int, list[int]]:
     """`concurrency` job threads, each taking the next product and calling write_copy via the batcher."""
     from model.copy import write_copy
     from worker.batcher import Batcher
 
+    generator.engine = engine
     batcher = Batcher(generator, max_rows=4 * concurrency)
     todo = list(enumerate(records))
     lock, tokens = threading.Lock(), [0]
@@ -88,7 +93,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--engines", default="pruning",
+                        help="comma-separated Generator engines for the worker path (pruning, transformers)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "generate.json",
+                        help="where to write the figures (JSON)")
     args = parser.parse_args(argv)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     sys.path.insert(0, str(ROOT))
     sys.stdout.reconfigure(line_buffering=True)
     from model.backend import load_generator
@@ -98,11 +108,18 @@ def main(argv: list[str] | None = None) -> None:
     records = sample_records(args.products)
     results = {"machine": f"{os.cpu_count()} cores, CPU", "torch_threads": args.threads,
                "products": args.products, "concurrency": args.concurrency}
-    secs, tokens, batches = worker_path(generator, records, args.concurrency)
-    results["copydesk"] = {"seconds": round(secs, 1), "products_per_minute": round(60 * len(records) / secs, 2),
-                           "tokens_per_second": round(tokens / secs, 1), "rows_per_model_call": batches}
-    print(f"copydesk worker path: {results['copydesk']['products_per_minute']:6.2f} products/min, "
-          f"{results['copydesk']['tokens_per_second']:6.1f} tokens/s ({secs:.0f} s; rows per call {batches})")
+    for engine in engines:
+        secs, tokens, batches = worker_path(generator, records, args.concurrency, engine)
+        figures = {"engine": engine, "seconds": round(secs, 1),
+                   "products_per_minute": round(60 * len(records) / secs, 2),
+                   "tokens_per_second": round(tokens / secs, 1), "rows_per_model_call": batches}
+        if engine == engines[0]:
+            results["copydesk"] = figures
+        else:
+            results.setdefault("copydesk_other_engines", []).append(figures)
+        print(f"copydesk worker path ({engine}): {figures['products_per_minute']:6.2f} products/min, "
+              f"{figures['tokens_per_second']:6.1f} tokens/s ({secs:.0f} s; rows per call {batches})")
+    generator.engine = engines[0]
     if not args.skip_naive:
         secs, tokens = naive(generator, records)
         results["naive"] = {"seconds": round(secs, 1), "products_per_minute": round(60 * len(records) / secs, 2),
@@ -112,9 +129,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"naive pipeline per field: {results['naive']['products_per_minute']:6.2f} products/min, "
               f"{results['naive']['tokens_per_second']:6.1f} tokens/s ({secs:.0f} s)")
         print(f"speed-up: {ratio:.2f}x")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "generate.json").write_text(json.dumps(results, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

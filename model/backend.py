@@ -2,7 +2,9 @@
 
 ``resolve_model`` turns a spec ("smollm2"/"" → the bundled GGUF converted once to safetensors; a
 local path; or a hub id already in the local HF cache) into something ``from_pretrained`` loads.
-``load_generator`` returns a ``Generator`` whose ``generate`` runs one batched, seeded call.
+``load_generator`` returns a ``Generator`` whose ``generate`` runs one batched, seeded call (the loop in
+model/decode.py: shared prompt prefixes, finished rows leave the batch; transformers' ``generate`` for
+models that loop does not support).
 torch/transformers are imported only inside the functions that need them.
 """
 
@@ -14,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model import decode
 from model.convert import ensure_converted, file_fingerprint
 from model.errors import ModelNotFoundError
 from model.sampling import row_limits, row_sampler
 from model.tiny import build_tiny_model
 
-__all__ = ["DEFAULT_MODEL", "Generator", "build_tiny_model", "load_generator", "resolve_model"]
+__all__ = ["DEFAULT_MODEL", "ENGINES", "Generator", "build_tiny_model", "load_generator", "resolve_model"]
 
 DEFAULT_MODEL = "smollm2"
 """Spec of the bundled default model (SmolLM2-135M-Instruct, Apache-2.0)."""
@@ -121,6 +124,11 @@ def _stop_ids(tokenizer: Any, model: Any) -> list[int]:
     return sorted(set(ids))
 
 
+ENGINES = ("pruning", "transformers")
+"""``Generator.engine`` values: model/decode.py's loop, or transformers' ``generate`` (every row of a
+call runs until its last row is done; used anyway for models ``decode.supported`` rejects)."""
+
+
 @dataclass
 class Generator:
     """A loaded model + tokenizer. ``generate`` is one batched call; not thread-safe."""
@@ -130,6 +138,7 @@ class Generator:
     model_id: str
     revision: str
     device: str
+    engine: str = "pruning"
 
     def generate(
         self,
@@ -145,6 +154,33 @@ class Generator:
         greedy. ``max_new_tokens`` and ``seed`` may be given per conversation. A row's output
         depends only on its chat, seed and settings (not on the rest of the batch), so the same
         inputs + seed give the same outputs on the same machine."""
+        if not conversations:
+            return []
+        limits = _limits(max_new_tokens, len(conversations))
+        if temperature < 0 or not 0 < top_p <= 1 or repetition_penalty <= 0:
+            raise ValueError("temperature must be >= 0, top_p in (0, 1], repetition_penalty > 0")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine: expected one of {ENGINES}, got {self.engine!r}")
+        seeds = _seeds(seed, len(conversations))
+        texts = [
+            self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+            for c in conversations
+        ]
+        if self.engine == "transformers" or not decode.supported(self.model):
+            return self._generate_transformers(texts, limits, seeds, temperature, top_p,
+                                               repetition_penalty)
+        prompts = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        rows = decode.generate_ids(
+            self.model, prompts, limits=limits, seeds=seeds,
+            stop_ids=_stop_ids(self.tokenizer, self.model), pad_id=self.tokenizer.pad_token_id,
+            temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
+            device=self.device,
+        )
+        return self.tokenizer.batch_decode(rows, skip_special_tokens=True)
+
+    def _generate_transformers(self, texts: list[str], limits: list[int], seeds: list[int],
+                               temperature: float, top_p: float, repetition_penalty: float
+                               ) -> list[str]:
         import torch
         from transformers import (
             LogitsProcessorList,
@@ -152,19 +188,9 @@ class Generator:
             StoppingCriteriaList,
         )
 
-        if not conversations:
-            return []
-        limits = _limits(max_new_tokens, len(conversations))
-        if temperature < 0 or not 0 < top_p <= 1 or repetition_penalty <= 0:
-            raise ValueError("temperature must be >= 0, top_p in (0, 1], repetition_penalty > 0")
-        texts = [
-            self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-            for c in conversations
-        ]
         batch = self.tokenizer(
             texts, return_tensors="pt", padding=True, add_special_tokens=False
         ).to(self.device)
-        seeds = _seeds(seed, len(conversations))
         processors = []
         if repetition_penalty != 1.0:
             processors.append(RepetitionPenaltyLogitsProcessor(repetition_penalty))

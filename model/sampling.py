@@ -3,7 +3,8 @@
 ``row_sampler`` makes sampling depend only on (prompt, seed), not on what else is in the batch: each
 row draws Gumbel noise from its own ``torch.Generator`` (Gumbel-max trick), and generate runs
 greedy over the noisy logits, which is an exact sample from the temperature/top-p distribution.
-``row_limits`` stops each row after its own token budget.
+``row_limits`` stops each row after its own token budget. ``seeded_scores`` is the same sampling for
+a loop that drops finished rows (model/decode.py): a row's noise depends on its seed and its own step.
 """
 
 from __future__ import annotations
@@ -50,9 +51,24 @@ def _top_p_full(scores: Any, top_p: float) -> Any:
     return scores.masked_fill(drop, float("-inf"))
 
 
-def row_sampler(seeds: list[int], temperature: float, top_p: float) -> Any:
-    """A LogitsProcessor that turns greedy decoding into seeded per-row sampling."""
+def seeded_scores(scores: Any, seeds: list[int], step: int, temperature: float, top_p: float) -> Any:
+    """Row ``i`` of ``scores`` (the logits for new token number ``step``) as sampling logits for seed
+    ``seeds[i]``: temperature, the top-p nucleus, plus Gumbel noise from that row's own generator, so
+    the argmax is an exact sample and depends only on (logits, seed, step), never on the other rows."""
     import torch
+
+    scores = top_p_filter(scores.float() / temperature, top_p)
+    noise = torch.empty_like(scores)
+    for row, seed in enumerate(seeds):
+        gen = torch.Generator().manual_seed((seed * _STEP_MIX + step) % 2**63)
+        uniform = torch.rand(scores.shape[-1], generator=gen).clamp_(1e-10, 1.0 - 1e-7)
+        noise[row] = -torch.log(-torch.log(uniform)).to(scores.device)
+    return scores + noise
+
+
+def row_sampler(seeds: list[int], temperature: float, top_p: float) -> Any:
+    """A LogitsProcessor that turns greedy decoding into seeded per-row sampling (``seeded_scores``
+    for transformers' own ``generate``, where every row stays in the batch until the last is done)."""
     from transformers import LogitsProcessor
 
     class RowSampler(LogitsProcessor):
@@ -60,14 +76,9 @@ def row_sampler(seeds: list[int], temperature: float, top_p: float) -> Any:
             self.step = 0
 
         def __call__(self, input_ids, scores):  # noqa: ANN001
-            scores = top_p_filter(scores.float() / temperature, top_p)
-            noise = torch.empty_like(scores)
-            for row, seed in enumerate(seeds):
-                gen = torch.Generator().manual_seed((seed * _STEP_MIX + self.step) % 2**63)
-                uniform = torch.rand(scores.shape[-1], generator=gen).clamp_(1e-10, 1.0 - 1e-7)
-                noise[row] = -torch.log(-torch.log(uniform)).to(scores.device)
+            scores = seeded_scores(scores, seeds, self.step, temperature, top_p)
             self.step += 1
-            return scores + noise
+            return scores
 
     return RowSampler()
 

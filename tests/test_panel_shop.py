@@ -138,6 +138,17 @@ def test_bad_settings_are_400_and_nothing_is_saved(app, shop, client, changes, m
     assert audit_entries(app, action="shop.settings") == []
 
 
+def test_a_failed_save_keeps_what_was_typed(app, shop, client):
+    response = _post(client, "/panel/settings", **_form(tone="warm and witty", target_words="abc",
+                                                        banned_words="cheap\nbargain"))
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert 'name="tone" value="warm and witty"' in text
+    assert 'name="target_words" min="20" max="400" value="abc"' in text
+    assert "cheap\nbargain</textarea>" in text
+    assert _settings(app, shop)["tone"] != "warm and witty"
+
+
 def test_settings_errors_are_shown_as_text(app, shop, client):
     response = _post(client, "/panel/settings", **_form(language="<script>alert(1)</script>"))
     assert response.status_code == 400

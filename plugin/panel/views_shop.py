@@ -67,30 +67,48 @@ def _shop() -> Shop:
 def settings_page():
     shop = _shop()
     error = ""
+    conf = shops.effective_settings(shop)
     if request.method == "POST":
-        changes: dict[str, object] = {}
-        try:
-            for key in SETTINGS_FORM:
-                if key in CHECKBOXES:
-                    changes[key] = request.form.get(key) == "on"
-                elif key == "write_fields":
-                    changes[key] = [f for f in COPY_FIELDS if f in request.form.getlist(key)]
-                elif key in ("banned_words", "voice_examples"):
-                    changes[key] = shops.parse_setting(key, request.form.get(key, ""))
-                else:
-                    changes[key] = shops.parse_setting(key, request.form.get(key, "").strip())
-            shops.set_settings(get_db(), shop, changes, actor=current().actor)
-        except ValueError as err:
-            get_db().rollback()
-            error = str(err)
-        else:
-            return redirect(purl("panel.settings_page", msg="settings"))
+        changes, typed, errors = _read_settings_form()
+        if not errors:
+            try:
+                shops.set_settings(get_db(), shop, changes, actor=current().actor)
+            except ValueError as err:
+                get_db().rollback()
+                errors.append(str(err))
+            else:
+                return redirect(purl("panel.settings_page", msg="settings"))
+        error = "; ".join(errors)
+        conf = {**conf, **typed}  # what was typed, not the stored values: one mistake does not lose the rest
     used = shops.drafts_this_month(get_db(), shop.id)
     exports = list(get_db().scalars(select(DataExport).where(DataExport.shop_id == shop.id)
                                     .order_by(DataExport.id.desc()).limit(50)))
-    return render_template("panel/settings.html", conf=shops.effective_settings(shop), error=error,
+    return render_template("panel/settings.html", conf=conf, error=error,
                            labels=LABELS, fields=COPY_FIELDS, used=used, exports=exports,
                            notice=notice()), 400 if error else 200
+
+
+def _read_settings_form() -> tuple[dict, dict, list[str]]:
+    """The form's settings, typed; what was typed, for showing the form again; and what was wrong."""
+    changes: dict[str, object] = {}
+    typed: dict[str, object] = {}
+    errors: list[str] = []
+    for key in SETTINGS_FORM:
+        raw = request.form.get(key, "")
+        try:
+            if key in CHECKBOXES:
+                changes[key] = raw == "on"
+            elif key == "write_fields":
+                changes[key] = [f for f in COPY_FIELDS if f in request.form.getlist(key)]
+            elif key in ("banned_words", "voice_examples"):
+                changes[key] = shops.parse_setting(key, raw)
+            else:
+                changes[key] = shops.parse_setting(key, raw.strip())
+            typed[key] = changes[key]
+        except ValueError as err:
+            errors.append(str(err))
+            typed[key] = raw.splitlines() if key in ("banned_words", "voice_examples") else raw
+    return changes, typed, errors
 
 
 @bp.get("/jobs")

@@ -184,6 +184,25 @@ def logged_in(app, email: str = EMAIL_A, password: str = PASSWORD):
     return client
 
 
+@pytest.fixture
+def shop(app):
+    """Shop A with one staff login (EMAIL_A)."""
+    shop_id = make_shop(app, SHOP_A)
+    make_staff(app, shop_id, EMAIL_A)
+    return shop_id
+
+
+@pytest.fixture
+def client(app, shop):
+    """A test client logged in to shop A."""
+    return logged_in(app)
+
+
+def post_form(client, path: str, **data):
+    """A panel form post with the session's CSRF token."""
+    return client.post(path, data={**data, "csrf_token": csrf(client)})
+
+
 def session_cookie(client) -> str | None:
     cookie = client.get_cookie(SESSION_COOKIE)
     return cookie.value if cookie else None

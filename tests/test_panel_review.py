@@ -11,13 +11,14 @@ import pytest
 from plugin.jobs import queue
 from plugin.panel import render
 from plugin.panel.queries import PAGE_SIZE
-from tests.panel_helpers import (
+from tests.panel_helpers import (  # noqa: F401  (shop, client: fixtures)
     EMAIL_A,
     SHOP_A,
     XSS_DESCRIPTION,
     XSS_TITLE,
     assert_no_live_xss,
     audit_entries,
+    client,
     csrf,
     draft_ids_listed,
     get_draft,
@@ -26,27 +27,13 @@ from tests.panel_helpers import (
     make_shop,
     make_staff,
     no_jobs,
+    post_form,
     require_jobs_api,
+    shop,
     tab_counts,
 )
 
 ACTOR = f"staff:{EMAIL_A}"
-
-
-@pytest.fixture
-def shop(app):
-    shop_id = make_shop(app, SHOP_A)
-    make_staff(app, shop_id, EMAIL_A)
-    return shop_id
-
-
-@pytest.fixture
-def client(app, shop):
-    return logged_in(app)
-
-
-def _post(client, path: str, **data):
-    return client.post(path, data={**data, "csrf_token": csrf(client)})
 
 
 def _listed(client, **query) -> set[int]:
@@ -194,8 +181,8 @@ def test_missing_draft_is_404(app, shop, client):
     assert client.get("/panel/drafts/0").status_code == 404
     assert client.get("/panel/drafts/99999999999999999999999").status_code == 404
     assert client.get("/panel/drafts/abc").status_code == 404
-    assert _post(client, "/panel/drafts/424242", action="approve").status_code == 404
-    assert _post(client, "/panel/drafts/99999999999999999999999", action="approve").status_code == 404
+    assert post_form(client, "/panel/drafts/424242", action="approve").status_code == 404
+    assert post_form(client, "/panel/drafts/99999999999999999999999", action="approve").status_code == 404
 
 
 # --------------------------------------------------------------------------------------------- editing
@@ -204,7 +191,7 @@ def test_missing_draft_is_404(app, shop, client):
 def test_saving_edits_records_what_changed_and_who(app, shop, client):
     draft_id = make_draft(app, shop, "41", title="Linen shirt")
     before = get_draft(app, draft_id).fields
-    response = _post(client, f"/panel/drafts/{draft_id}", action="save", seo_title="  Linen shirt, softer  ",
+    response = post_form(client, f"/panel/drafts/{draft_id}", action="save", seo_title="  Linen shirt, softer  ",
                      seo_description=before["seo_description"], short_description="Softer.\r\nAnd cooler.")
     assert response.status_code == 302
     location = urlsplit(response.headers["Location"])
@@ -224,14 +211,14 @@ def test_saving_edits_records_what_changed_and_who(app, shop, client):
 def test_saving_nothing_new_writes_no_audit_entry(app, shop, client):
     draft_id = make_draft(app, shop)
     fields = get_draft(app, draft_id).fields
-    assert _post(client, f"/panel/drafts/{draft_id}", action="save", **fields).status_code == 302
+    assert post_form(client, f"/panel/drafts/{draft_id}", action="save", **fields).status_code == 302
     assert audit_entries(app, action="draft.edited") == []
 
 
 def test_an_edit_is_stored_sanitised(app, shop, client):
     draft_id = make_draft(app, shop)
     dirty = "<p onclick=x>Hi<script>bad()</script></p>"
-    assert _post(client, f"/panel/drafts/{draft_id}", action="save", description_html=dirty).status_code == 302
+    assert post_form(client, f"/panel/drafts/{draft_id}", action="save", description_html=dirty).status_code == 302
     stored = get_draft(app, draft_id).fields["description_html"]
     assert stored == render.clean_html(dirty) == "<p>Hi</p>"
     text = client.get(f"/panel/drafts/{draft_id}").get_data(as_text=True)
@@ -244,7 +231,8 @@ def test_an_over_long_seo_field_is_400_and_nothing_is_saved(app, shop, client, f
     draft_id = make_draft(app, shop)
     before = get_draft(app, draft_id).fields
     too_long = "x" * (limit + 1)
-    response = _post(client, f"/panel/drafts/{draft_id}", action="save", **{"seo_title": "New title", field: too_long})
+    response = post_form(client, f"/panel/drafts/{draft_id}", action="save",
+                         **{"seo_title": "New title", field: too_long})
     assert response.status_code == 400
     text = response.get_data(as_text=True)
     assert f"{label} is {limit + 1} characters; at most {limit}" in text
@@ -252,7 +240,7 @@ def test_an_over_long_seo_field_is_400_and_nothing_is_saved(app, shop, client, f
     assert get_draft(app, draft_id).fields == before
     assert audit_entries(app, action="draft.edited") == []
     # Approving with the same edit is refused the same way.
-    response = _post(client, f"/panel/drafts/{draft_id}", action="approve", **{field: too_long})
+    response = post_form(client, f"/panel/drafts/{draft_id}", action="approve", **{field: too_long})
     assert response.status_code == 400
     assert get_draft(app, draft_id).status == "pending"
     assert no_jobs(app.extensions["copydesk_redis"])
@@ -260,7 +248,7 @@ def test_an_over_long_seo_field_is_400_and_nothing_is_saved(app, shop, client, f
 
 def test_exactly_70_characters_is_fine(app, shop, client):
     draft_id = make_draft(app, shop)
-    assert _post(client, f"/panel/drafts/{draft_id}", action="save", seo_title="y" * 70).status_code == 302
+    assert post_form(client, f"/panel/drafts/{draft_id}", action="save", seo_title="y" * 70).status_code == 302
     assert get_draft(app, draft_id).fields["seo_title"] == "y" * 70
 
 
@@ -268,7 +256,7 @@ def test_exactly_70_characters_is_fine(app, shop, client):
 def test_a_reviewed_draft_cannot_be_edited(app, shop, client, status):
     draft_id = make_draft(app, shop, status=status)
     before = get_draft(app, draft_id).fields
-    response = _post(client, f"/panel/drafts/{draft_id}", action="save", seo_title="Late edit")
+    response = post_form(client, f"/panel/drafts/{draft_id}", action="save", seo_title="Late edit")
     assert response.status_code == 409
     assert f"This draft is {status}" in response.get_data(as_text=True)
     assert get_draft(app, draft_id).fields == before
@@ -276,8 +264,8 @@ def test_a_reviewed_draft_cannot_be_edited(app, shop, client, status):
 
 def test_an_unknown_action_is_400(app, shop, client):
     draft_id = make_draft(app, shop)
-    assert _post(client, f"/panel/drafts/{draft_id}", action="delete").status_code == 400
-    assert _post(client, f"/panel/drafts/{draft_id}").status_code == 400
+    assert post_form(client, f"/panel/drafts/{draft_id}", action="delete").status_code == 400
+    assert post_form(client, f"/panel/drafts/{draft_id}").status_code == 400
     assert get_draft(app, draft_id).status == "pending"
 
 
@@ -289,7 +277,7 @@ def test_approve_queues_a_publish_job_and_goes_to_the_next_pending_draft(app, sh
     older = make_draft(app, shop, "1")
     make_draft(app, shop, "2", status="published")
     current = make_draft(app, shop, "3")
-    response = _post(client, f"/panel/drafts/{current}", action="approve", seo_title="Edited on approve")
+    response = post_form(client, f"/panel/drafts/{current}", action="approve", seo_title="Edited on approve")
     assert response.status_code == 302
     location = urlsplit(response.headers["Location"])
     assert location.path == f"/panel/drafts/{older}"
@@ -309,7 +297,7 @@ def test_approve_queues_a_publish_job_and_goes_to_the_next_pending_draft(app, sh
 def test_approving_the_last_pending_draft_goes_back_to_the_queue(app, shop, client):
     require_jobs_api("enqueue_publish", "shop_id")
     only = make_draft(app, shop)
-    response = _post(client, f"/panel/drafts/{only}", action="approve")
+    response = post_form(client, f"/panel/drafts/{only}", action="approve")
     assert response.status_code == 302
     assert urlsplit(response.headers["Location"]).path == "/panel/"
 
@@ -317,7 +305,7 @@ def test_approving_the_last_pending_draft_goes_back_to_the_queue(app, shop, clie
 def test_approving_an_approved_draft_queues_its_publish_again(app, shop, client, redis_conn):
     require_jobs_api("enqueue_publish", "shop_id")
     draft_id = make_draft(app, shop, status="approved")
-    assert _post(client, f"/panel/drafts/{draft_id}", action="approve").status_code == 302
+    assert post_form(client, f"/panel/drafts/{draft_id}", action="approve").status_code == 302
     assert queue(redis_conn, "publish").job_ids == [f"publish-{draft_id}"]
     assert get_draft(app, draft_id).status == "approved"
 
@@ -325,7 +313,7 @@ def test_approving_an_approved_draft_queues_its_publish_again(app, shop, client,
 @pytest.mark.parametrize("status", ["published", "rejected"])
 def test_approving_a_finished_draft_is_409(app, shop, client, redis_conn, status):
     draft_id = make_draft(app, shop, status=status)
-    response = _post(client, f"/panel/drafts/{draft_id}", action="approve")
+    response = post_form(client, f"/panel/drafts/{draft_id}", action="approve")
     assert response.status_code == 409
     assert get_draft(app, draft_id).status == status
     assert no_jobs(redis_conn)
@@ -334,7 +322,7 @@ def test_approving_a_finished_draft_is_409(app, shop, client, redis_conn, status
 def test_approving_a_stale_draft_is_409_and_keeps_nothing(app, shop, client, redis_conn):
     draft_id = make_draft(app, shop, status="stale")
     before = get_draft(app, draft_id).fields
-    response = _post(client, f"/panel/drafts/{draft_id}", action="approve", seo_title="Edited")
+    response = post_form(client, f"/panel/drafts/{draft_id}", action="approve", seo_title="Edited")
     assert response.status_code == 409
     assert "changed in the store" in response.get_data(as_text=True)
     draft = get_draft(app, draft_id)
@@ -346,7 +334,7 @@ def test_approving_a_stale_draft_is_409_and_keeps_nothing(app, shop, client, red
 def test_reject_needs_a_reason(app, shop, client):
     draft_id = make_draft(app, shop)
     for reason in ("", "   "):
-        response = _post(client, f"/panel/drafts/{draft_id}", action="reject", reason=reason)
+        response = post_form(client, f"/panel/drafts/{draft_id}", action="reject", reason=reason)
         assert response.status_code == 400
         assert "Say why the draft is rejected" in response.get_data(as_text=True)
     assert get_draft(app, draft_id).status == "pending"
@@ -355,21 +343,21 @@ def test_reject_needs_a_reason(app, shop, client):
 def test_reject_with_a_reason(app, shop, client):
     older = make_draft(app, shop, "1")
     draft_id = make_draft(app, shop, "2")
-    response = _post(client, f"/panel/drafts/{draft_id}", action="reject", reason="  Mentions a discount  ")
+    response = post_form(client, f"/panel/drafts/{draft_id}", action="reject", reason="  Mentions a discount  ")
     assert response.status_code == 302
     assert urlsplit(response.headers["Location"]).path == f"/panel/drafts/{older}"
     draft = get_draft(app, draft_id)
     assert draft.status == "rejected" and draft.reason == "Mentions a discount"
     [entry] = audit_entries(app, action="draft.rejected")
     assert entry.actor == ACTOR and entry.detail["reason"] == "Mentions a discount"
-    again = _post(client, f"/panel/drafts/{draft_id}", action="reject", reason="twice")
+    again = post_form(client, f"/panel/drafts/{draft_id}", action="reject", reason="twice")
     assert again.status_code == 409
 
 
 def test_regenerate_queues_a_generate_job_with_the_note(app, shop, client, redis_conn):
     draft_id = make_draft(app, shop, "51")
     require_jobs_api("enqueue_generate", "note", "seed")
-    response = _post(client, f"/panel/drafts/{draft_id}", action="regenerate", note="  shorter, no emoji  ")
+    response = post_form(client, f"/panel/drafts/{draft_id}", action="regenerate", note="  shorter, no emoji  ")
     assert response.status_code == 302
     assert parse_qs(urlsplit(response.headers["Location"]).query)["msg"] == ["regenerating"]
     generate = queue(redis_conn, "generate")
@@ -383,7 +371,7 @@ def test_regenerate_queues_a_generate_job_with_the_note(app, shop, client, redis
     [entry] = audit_entries(app, action="draft.regenerate")
     assert entry.actor == ACTOR and entry.detail == {"note": "shorter, no emoji"}
     # A second press is a second job (a fresh seed), not a duplicate dropped.
-    assert _post(client, f"/panel/drafts/{draft_id}", action="regenerate").status_code == 302
+    assert post_form(client, f"/panel/drafts/{draft_id}", action="regenerate").status_code == 302
     assert len(generate.job_ids) == 2
     assert get_draft(app, draft_id).status == "pending"
 
@@ -405,7 +393,7 @@ def test_bulk_approve_of_selected_drafts(app, shop, client, redis_conn):
     published = make_draft(app, shop, "3", status="published")
     rejected = make_draft(app, shop, "4", status="rejected")
     untouched = make_draft(app, shop, "5")
-    run = _run_of(_post(client, "/panel/bulk", action="approve",
+    run = _run_of(post_form(client, "/panel/bulk", action="approve",
                         ids=[str(pending), str(failed), str(published), str(rejected), "x", "-1"]))
     assert get_draft(app, pending).status == "approved"
     assert get_draft(app, failed).status == "approved"
@@ -431,7 +419,7 @@ def test_bulk_approve_of_all_matching_the_filter(app, shop, client, redis_conn):
     linen_failed = make_draft(app, shop, "10", status="failed", title="Linen failed")
     linen_published = make_draft(app, shop, "11", status="published", title="Linen published")
     wool = make_draft(app, shop, "12", title="Wool thing")
-    run = _run_of(_post(client, "/panel/bulk", action="approve", all="1", status="all", q="linen"))
+    run = _run_of(post_form(client, "/panel/bulk", action="approve", all="1", status="all", q="linen"))
     assert [get_draft(app, d).status for d in linen] == ["approved"] * 3
     assert get_draft(app, linen_failed).status == "approved"
     assert get_draft(app, linen_published).status == "published"
@@ -444,7 +432,7 @@ def test_bulk_approve_of_all_matching_the_filter(app, shop, client, redis_conn):
 def test_bulk_all_uses_the_pending_filter_by_default(app, shop, client):
     pending = make_draft(app, shop, "1")
     failed = make_draft(app, shop, "2", status="failed")
-    run = _run_of(_post(client, "/panel/bulk", action="reject", all="1", reason="clearing the queue"))
+    run = _run_of(post_form(client, "/panel/bulk", action="reject", all="1", reason="clearing the queue"))
     assert get_draft(app, pending).status == "rejected"
     assert get_draft(app, failed).status == "failed"
     progress = client.get(f"/panel/bulk/{run}.json").get_json()
@@ -456,10 +444,10 @@ def test_bulk_all_uses_the_pending_filter_by_default(app, shop, client):
 def test_bulk_reject_needs_a_reason(app, shop, client, redis_conn):
     draft_id = make_draft(app, shop)
     for reason in ("", "  "):
-        response = _post(client, "/panel/bulk", action="reject", ids=str(draft_id), reason=reason)
+        response = post_form(client, "/panel/bulk", action="reject", ids=str(draft_id), reason=reason)
         assert response.status_code == 400
     assert get_draft(app, draft_id).status == "pending"
-    run = _run_of(_post(client, "/panel/bulk", action="reject", ids=str(draft_id), reason="Off brand"))
+    run = _run_of(post_form(client, "/panel/bulk", action="reject", ids=str(draft_id), reason="Off brand"))
     draft = get_draft(app, draft_id)
     assert draft.status == "rejected" and draft.reason == "Off brand"
     assert client.get(f"/panel/bulk/{run}.json").get_json()["done"] is True
@@ -468,7 +456,7 @@ def test_bulk_reject_needs_a_reason(app, shop, client, redis_conn):
 
 def test_bulk_with_nothing_selected_changes_nothing(app, shop, client, redis_conn):
     draft_id = make_draft(app, shop)
-    response = _post(client, "/panel/bulk", action="approve")
+    response = post_form(client, "/panel/bulk", action="approve")
     assert response.status_code == 302
     location = urlsplit(response.headers["Location"])
     assert location.path == "/panel/" and parse_qs(location.query)["msg"] == ["nothing"]
@@ -479,14 +467,14 @@ def test_bulk_with_nothing_selected_changes_nothing(app, shop, client, redis_con
 @pytest.mark.parametrize("action", ["", "delete", "publish"])
 def test_bulk_needs_a_known_action(app, shop, client, action):
     draft_id = make_draft(app, shop)
-    assert _post(client, "/panel/bulk", action=action, ids=str(draft_id), reason="r").status_code == 400
+    assert post_form(client, "/panel/bulk", action=action, ids=str(draft_id), reason="r").status_code == 400
     assert get_draft(app, draft_id).status == "pending"
 
 
 @pytest.mark.parametrize("ids", [["²"], ["99999999999999999999999"], ["0"], ["１２"], ["1e3"]])
 def test_bulk_ignores_ids_that_are_not_draft_ids(app, shop, client, ids):
     draft_id = make_draft(app, shop)
-    response = _post(client, "/panel/bulk", action="reject", reason="r", ids=ids)
+    response = post_form(client, "/panel/bulk", action="reject", reason="r", ids=ids)
     assert response.status_code == 302
     assert get_draft(app, draft_id).status == "pending"
 
@@ -556,7 +544,7 @@ def test_history_page_shows_hostile_text_as_text(app, shop, client, hostile):
 
 def test_hostile_review_reasons_are_text(app, shop, client, hostile):
     other = make_draft(app, shop, "667")
-    assert _post(client, f"/panel/drafts/{other}", action="reject",
+    assert post_form(client, f"/panel/drafts/{other}", action="reject",
                  reason="<script>alert(16)</script>").status_code == 302
     for path in (f"/panel/drafts/{other}", "/panel/products/667"):
         text = client.get(path).get_data(as_text=True)

@@ -19,12 +19,13 @@ from plugin.db import DataExport, Shop
 from plugin.jobs import QUEUES, queue
 from plugin.panel import accounts
 from tests.conftest import SECRET_KEY
-from tests.panel_helpers import (
+from tests.panel_helpers import (  # noqa: F401  (shop, client: fixtures)
     EMAIL_A,
     PASSWORD,
     SHOP_A,
     SHOP_B,
     audit_entries,
+    client,
     csrf,
     dbsession,
     draft_ids_listed,
@@ -36,27 +37,13 @@ from tests.panel_helpers import (
     make_shop,
     make_staff,
     no_jobs,
+    post_form,
     require_jobs_api,
+    shop,
     shop_row,
 )
 
 ACTOR = f"staff:{EMAIL_A}"
-
-
-@pytest.fixture
-def shop(app):
-    shop_id = make_shop(app, SHOP_A)
-    make_staff(app, shop_id, EMAIL_A)
-    return shop_id
-
-
-@pytest.fixture
-def client(app, shop):
-    return logged_in(app)
-
-
-def _post(client, path: str, **data):
-    return client.post(path, data={**data, "csrf_token": csrf(client)})
 
 
 def _settings(app, shop_id) -> dict:
@@ -95,7 +82,7 @@ def test_settings_page_shows_the_current_values(app, shop, client):
 
 
 def test_saving_settings(app, shop, client):
-    response = _post(client, "/panel/settings", **_form())
+    response = post_form(client, "/panel/settings", **_form())
     assert response.status_code == 302, response.get_data(as_text=True)
     assert parse_qs(urlsplit(response.headers["Location"]).query)["msg"] == ["settings"]
     conf = _settings(app, shop)
@@ -112,7 +99,7 @@ def test_saving_settings(app, shop, client):
     assert entry.actor == ACTOR and entry.shop_id == shop
     assert "Settings saved." in client.get(response.headers["Location"]).get_data(as_text=True)
     # Unticking a box turns the setting off.
-    assert _post(client, "/panel/settings", **_form(generate_on_create=None, auto_publish="on")).status_code == 302
+    assert post_form(client, "/panel/settings", **_form(generate_on_create=None, auto_publish="on")).status_code == 302
     conf = _settings(app, shop)
     assert conf["generate_on_create"] is False and conf["auto_publish"] is True
 
@@ -129,7 +116,7 @@ def test_saving_settings(app, shop, client):
 ])
 def test_bad_settings_are_400_and_nothing_is_saved(app, shop, client, changes, message):
     before = _settings(app, shop)
-    response = _post(client, "/panel/settings", **_form(**changes))
+    response = post_form(client, "/panel/settings", **_form(**changes))
     assert response.status_code == 400
     text = response.get_data(as_text=True)
     assert message in text
@@ -139,7 +126,7 @@ def test_bad_settings_are_400_and_nothing_is_saved(app, shop, client, changes, m
 
 
 def test_a_failed_save_keeps_what_was_typed(app, shop, client):
-    response = _post(client, "/panel/settings", **_form(tone="warm and witty", target_words="abc",
+    response = post_form(client, "/panel/settings", **_form(tone="warm and witty", target_words="abc",
                                                         banned_words="cheap\nbargain"))
     assert response.status_code == 400
     text = response.get_data(as_text=True)
@@ -150,7 +137,7 @@ def test_a_failed_save_keeps_what_was_typed(app, shop, client):
 
 
 def test_settings_errors_are_shown_as_text(app, shop, client):
-    response = _post(client, "/panel/settings", **_form(language="<script>alert(1)</script>"))
+    response = post_form(client, "/panel/settings", **_form(language="<script>alert(1)</script>"))
     assert response.status_code == 400
     text = response.get_data(as_text=True)
     assert "<script>alert(1)" not in text
@@ -204,14 +191,14 @@ def test_history_lists_versions_and_the_audit_trail(app, shop, client, product):
 def test_history_of_an_unknown_product_is_404(app, shop, client, product):
     assert client.get("/panel/products/999").status_code == 404
     assert client.get("/panel/products/" + "5" * 100).status_code == 404
-    assert _post(client, "/panel/products/999/restore", draft_id=str(product["first"]),
+    assert post_form(client, "/panel/products/999/restore", draft_id=str(product["first"]),
                  version="previous").status_code == 404
 
 
 @pytest.mark.parametrize("version", ["previous", "proposed"])
 def test_restore_queues_a_restore_job(app, shop, client, product, redis_conn, version):
     require_jobs_api("enqueue_restore")
-    response = _post(client, "/panel/products/501/restore", draft_id=str(product["first"]), version=version)
+    response = post_form(client, "/panel/products/501/restore", draft_id=str(product["first"]), version=version)
     assert response.status_code == 302
     location = urlsplit(response.headers["Location"])
     assert location.path == "/panel/products/501" and parse_qs(location.query)["msg"] == ["restoring"]
@@ -239,14 +226,14 @@ def test_restore_queues_a_restore_job(app, shop, client, product, redis_conn, ve
 ])
 def test_restore_checks_its_input(app, shop, client, product, redis_conn, data, status):
     data = {"draft_id": str(product["first"]), **data}
-    assert _post(client, "/panel/products/501/restore", **data).status_code == status
+    assert post_form(client, "/panel/products/501/restore", **data).status_code == status
     assert no_jobs(redis_conn)
     assert audit_entries(app, action="draft.restore_requested") == []
 
 
 def test_restore_needs_the_drafts_own_product(app, shop, client, product, redis_conn):
     other = make_draft(app, shop, "502", status="published")
-    assert _post(client, "/panel/products/501/restore", draft_id=str(other), version="previous").status_code == 404
+    assert post_form(client, "/panel/products/501/restore", draft_id=str(other), version="previous").status_code == 404
     assert no_jobs(redis_conn)
 
 
@@ -283,7 +270,7 @@ def test_retry_puts_a_failed_job_back_on_its_queue(app, shop, client, redis_conn
     job_id = failed_job(redis_conn, shop, "boom-a")
     registry = FailedJobRegistry(queue=queue(redis_conn, "default"))
     assert job_id in registry.get_job_ids()
-    response = _post(client, f"/panel/jobs/{job_id}/retry")
+    response = post_form(client, f"/panel/jobs/{job_id}/retry")
     assert response.status_code == 302
     assert parse_qs(urlsplit(response.headers["Location"]).query)["msg"] == ["retried"]
     assert queue(redis_conn, "default").job_ids == [job_id]
@@ -291,18 +278,18 @@ def test_retry_puts_a_failed_job_back_on_its_queue(app, shop, client, redis_conn
     [entry] = audit_entries(app, action="job.retried")
     assert entry.actor == ACTOR and entry.detail == {"job": job_id}
     # It is queued now, not failed: a second retry finds nothing to retry.
-    assert _post(client, f"/panel/jobs/{job_id}/retry").status_code == 404
+    assert post_form(client, f"/panel/jobs/{job_id}/retry").status_code == 404
 
 
 @pytest.mark.parametrize("job_id", ["no-such-job", "x" * 300, "%2e%2e", "a.b", "a%20b", "%C3%A9"])
 def test_retry_of_an_unknown_job_is_404(app, shop, client, job_id):
-    assert _post(client, f"/panel/jobs/{job_id}/retry").status_code == 404
+    assert post_form(client, f"/panel/jobs/{job_id}/retry").status_code == 404
     assert audit_entries(app, action="job.retried") == []
 
 
 def test_retry_of_a_job_that_did_not_fail_is_404(app, shop, client, redis_conn):
     job = queue(redis_conn, "default").enqueue("tests.panel_helpers.fail_job", "waiting", meta={"shop_id": shop})
-    assert _post(client, f"/panel/jobs/{job.id}/retry").status_code == 404
+    assert post_form(client, f"/panel/jobs/{job.id}/retry").status_code == 404
     assert queue(redis_conn, "default").job_ids == [job.id]
 
 
@@ -311,7 +298,7 @@ def test_retry_of_a_job_of_no_shop_is_404(app, shop, client, redis_conn):
     job = q.enqueue("tests.panel_helpers.fail_job", "anonymous")
     SimpleWorker([q], connection=redis_conn).work(burst=True, with_scheduler=False, logging_level="WARNING")
     assert job.id in FailedJobRegistry(queue=q).get_job_ids()
-    assert _post(client, f"/panel/jobs/{job.id}/retry").status_code == 404
+    assert post_form(client, f"/panel/jobs/{job.id}/retry").status_code == 404
     assert job.id in FailedJobRegistry(queue=q).get_job_ids()
 
 
@@ -319,13 +306,13 @@ def test_retry_of_a_job_of_no_shop_is_404(app, shop, client, redis_conn):
 
 
 def test_backfill_start_creates_a_run_and_a_second_start_is_409(app, shop, client, redis_conn):
-    response = _post(client, "/panel/backfill", action="start")
+    response = post_form(client, "/panel/backfill", action="start")
     assert response.status_code == 302
     assert parse_qs(urlsplit(response.headers["Location"]).query)["msg"] == ["backfill"]
     state = backfill.status(redis_conn, shop)
     assert state["state"] == "running" and state["all"] is False
     assert len(queue(redis_conn, "default").job_ids) == 1  # the first page's job
-    again = _post(client, "/panel/backfill", action="start", all="on")
+    again = post_form(client, "/panel/backfill", action="start", all="on")
     assert again.status_code == 409
     assert "already running" in again.get_data(as_text=True)
     assert backfill.status(redis_conn, shop)["run_id"] == state["run_id"]
@@ -339,26 +326,26 @@ def test_backfill_start_creates_a_run_and_a_second_start_is_409(app, shop, clien
 
 
 def test_backfill_pause_resume_cancel(app, shop, client, redis_conn):
-    assert _post(client, "/panel/backfill", action="pause").status_code == 409  # nothing to pause
-    assert _post(client, "/panel/backfill", action="start", all="on").status_code == 302
+    assert post_form(client, "/panel/backfill", action="pause").status_code == 409  # nothing to pause
+    assert post_form(client, "/panel/backfill", action="start", all="on").status_code == 302
     assert backfill.status(redis_conn, shop)["all"] is True
-    assert _post(client, "/panel/backfill", action="pause").status_code == 302
+    assert post_form(client, "/panel/backfill", action="pause").status_code == 302
     assert backfill.status(redis_conn, shop)["state"] == "paused"
-    assert _post(client, "/panel/backfill", action="start").status_code == 409  # paused counts as active
-    assert _post(client, "/panel/backfill", action="resume").status_code == 302
+    assert post_form(client, "/panel/backfill", action="start").status_code == 409  # paused counts as active
+    assert post_form(client, "/panel/backfill", action="resume").status_code == 302
     assert backfill.status(redis_conn, shop)["state"] == "running"
-    assert _post(client, "/panel/backfill", action="cancel").status_code == 302
+    assert post_form(client, "/panel/backfill", action="cancel").status_code == 302
     assert backfill.status(redis_conn, shop)["state"] == "cancelled"
-    assert _post(client, "/panel/backfill", action="explode").status_code == 400
+    assert post_form(client, "/panel/backfill", action="explode").status_code == 400
 
 
 def test_backfill_is_per_shop(app, shop, client, redis_conn):
     other = make_shop(app, SHOP_B)
     backfill.start(redis_conn, other)
     assert client.get("/panel/backfill.json").get_json() == {"state": None}
-    assert _post(client, "/panel/backfill", action="cancel").status_code == 409
+    assert post_form(client, "/panel/backfill", action="cancel").status_code == 409
     assert backfill.status(redis_conn, other)["state"] == "running"
-    assert _post(client, "/panel/backfill", action="start").status_code == 302
+    assert post_form(client, "/panel/backfill", action="start").status_code == 302
     assert backfill.status(redis_conn, shop)["state"] == "running"
 
 

@@ -167,6 +167,18 @@ def connected(app, devstore, web):
 
 
 @pytest.fixture
+def cli(settings, monkeypatch):
+    """`copydesk ...` in-process (plugin.cli.main), on the same instance, database and Redis as the app and
+    the worker."""
+    from plugin.cli import main
+
+    for name, value in {"COPYDESK_SECRET_KEY": SECRET_KEY, "COPYDESK_INSTANCE": str(settings.instance_path),
+                        "REDIS_URL": settings.redis_url, "DATABASE_URL": settings.database_url}.items():
+        monkeypatch.setenv(name, value)
+    return main
+
+
+@pytest.fixture
 def worker(settings, redis_conn, tiny_generator):
     """The real RQ worker path, in this process: `worker.drain()` runs every queued job (burst)."""
     from worker import context

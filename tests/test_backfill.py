@@ -12,21 +12,11 @@ from rq.job import Job
 from sqlalchemy import select
 
 from plugin import backfill, jobs
-from plugin.cli import main
 from plugin.db import Draft
 from plugin.platforms.base import html_to_text
-from tests.conftest import SECRET_KEY, SHOP_DOMAIN
+from tests.conftest import SHOP_DOMAIN
 
 PLATFORMS = ("shopify", "woocommerce")
-
-
-@pytest.fixture
-def cli(settings, monkeypatch):
-    """`copydesk ...` in-process, on the same instance, database and Redis as the app and worker."""
-    for name, value in {"COPYDESK_SECRET_KEY": SECRET_KEY, "COPYDESK_INSTANCE": str(settings.instance_path),
-                        "REDIS_URL": settings.redis_url, "DATABASE_URL": settings.database_url}.items():
-        monkeypatch.setenv(name, value)
-    return main
 
 
 @pytest.fixture

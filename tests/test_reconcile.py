@@ -12,19 +12,10 @@ from rq.job import Job
 from sqlalchemy import func, select
 
 from plugin import jobs, reconcile
-from plugin.cli import main
 from plugin.db import Draft
-from tests.conftest import SECRET_KEY, SHOP_DOMAIN
+from tests.conftest import SHOP_DOMAIN
 
 PLATFORMS = ("shopify", "woocommerce")
-
-
-@pytest.fixture
-def cli(settings, monkeypatch):
-    for name, value in {"COPYDESK_SECRET_KEY": SECRET_KEY, "COPYDESK_INSTANCE": str(settings.instance_path),
-                        "REDIS_URL": settings.redis_url, "DATABASE_URL": settings.database_url}.items():
-        monkeypatch.setenv(name, value)
-    return main
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model import decode
+from model import decode, lora
 from model.convert import ensure_converted, file_fingerprint
 from model.errors import ModelNotFoundError
 from model.sampling import row_limits, row_sampler
@@ -73,8 +73,10 @@ def load_generator(
     api_key: str = "",
     timeout: float = 120.0,
     concurrency: int = 8,
+    adapter: str | Path | lora.Adapter | None = None,
 ) -> Generator:
-    """Resolve ``spec``, load tokenizer + model once and return a ready ``Generator``."""
+    """Resolve ``spec``, load tokenizer + model once and return a ready ``Generator``. ``adapter``: a
+    fine-tuned adapter to merge in (a folder, ``default`` or ``none``; see model/lora.py); None: none."""
     if spec.startswith("openai:"):
         from model import openai_backend
 
@@ -103,12 +105,17 @@ def load_generator(
         revision = weights_revision(source)
     else:
         revision = str(getattr(model.config, "_commit_hash", None) or "unknown")[:12]
+    label = ""
+    chosen = adapter if isinstance(adapter, lora.Adapter) or adapter is None else lora.resolve(adapter)
+    if chosen is not None:
+        model, label = lora.apply(model, chosen, revision)
     return Generator(
         model=model,
         tokenizer=tokenizer,
         model_id=spec or DEFAULT_MODEL,
         revision=revision,
         device=dev,
+        adapter=label,
     )
 
 
@@ -139,6 +146,8 @@ class Generator:
     revision: str
     device: str
     engine: str = "pruning"
+    adapter: str = ""
+    """The merged adapter's label (``name@hash``), "" for the base model alone."""
 
     def generate(
         self,

@@ -46,6 +46,8 @@ class CopyResult:
     seed: int
     raw: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    adapter: str = ""
+    """The fine-tuned adapter merged into the model (``name@hash``), "" for the base model alone."""
 
 
 def _budget(name: str, style: Mapping[str, Any]) -> int:
@@ -121,7 +123,8 @@ def _result(generator: TextGenerator, product: dict, texts: dict[str, str],
             notes.append(f"{name}: model output does not name the product; minimal copy used")
         fields[name] = value
     return CopyResult(fields=fields, prompt_version=version, model_id=generator.model_id,
-                      revision=generator.revision, seed=seed, raw=dict(texts), notes=notes)
+                      revision=generator.revision, seed=seed, raw=dict(texts), notes=notes,
+                      adapter=getattr(generator, "adapter", "") or "")
 
 
 def _supports_penalty(generator: object) -> bool:

@@ -23,6 +23,7 @@ _PREFIXED: dict[str, tuple[str, type]] = {
     "COPYDESK_INSTANCE": ("instance_path", Path),
     "COPYDESK_APP_URL": ("app_url", str),
     "COPYDESK_MODEL": ("model", str),
+    "COPYDESK_ADAPTER": ("adapter", str),
     "COPYDESK_OPENAI_API_KEY": ("openai_api_key", str),
     "COPYDESK_DEVICE": ("device", str),
     "COPYDESK_TORCH_THREADS": ("torch_threads", int),
@@ -66,6 +67,9 @@ class Settings:
     """Accepted for webhook signatures during the hour after a secret rotation."""
     model: str = "smollm2"
     """`smollm2` (bundled), a local folder, a hub id in the local cache, or `openai:<base-url>#<model>`."""
+    adapter: str = "default"
+    """Fine-tuned adapter merged into the model: `default` (the shipped one, when it fits the model), `none`,
+    or an adapter folder written by `copydesk train` (model/lora.py)."""
     openai_api_key: str = ""
     """Bearer token for an `openai:` inference server, if it wants one."""
     device: str = "auto"

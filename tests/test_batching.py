@@ -54,7 +54,7 @@ def test_thread_workers_write_three_drafts_in_one_batched_call(app, connected, d
     context.get().use_generator(tiny_generator)
     try:
         run_threads(settings, redis_conn, (jobs.GENERATE,), burst=True, concurrency=3, max_wait=1.0)
-        batcher = context.get()._generator
+        batcher = context.get()._installed
         assert isinstance(batcher, Batcher) and batcher.batches == [12]  # 3 products x 4 fields
     finally:
         context.init(None)

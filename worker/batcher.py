@@ -54,10 +54,14 @@ class Batcher:
         self.model_id = generator.model_id
         self.revision = generator.revision
         self.device = getattr(generator, "device", "")
+        self.adapter = getattr(generator, "adapter", "")
         self.max_rows, self.max_wait = max_rows, max_wait
         self.batches: list[int] = []
         """Rows per model call, most recent last (bounded): what the batcher actually did."""
-        self._requests: queue.Queue[_Request] = queue.Queue()
+        self._requests: queue.Queue[_Request | None] = queue.Queue()
+        self._closed = False
+        self._put_lock = threading.Lock()
+        self._direct_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="copydesk-batcher", daemon=True)
         self._thread.start()
 
@@ -69,28 +73,47 @@ class Batcher:
             return []
         request = _Request(list(conversations), _per_row(max_new_tokens, n, "max_new_tokens"),
                            _per_row(seed, n, "seed"), (temperature, top_p, repetition_penalty))
-        self._requests.put(request)
+        with self._put_lock:
+            closed = self._closed
+            if not closed:
+                self._requests.put(request)
+        if closed:  # let go of (a job that fetched it just before): run it alone
+            with self._direct_lock:
+                self._call([request], temperature, top_p, repetition_penalty)
         request.done.wait()
         if request.error is not None:
             raise request.error
         return request.result
 
-    def _gather(self) -> list[_Request]:
-        batch = [self._requests.get()]
-        rows = len(batch[0].conversations)
+    def close(self) -> None:
+        """Stop the batching thread once the requests already queued are served; later calls run
+        unbatched. The model is freed when the last job holding this batcher lets go of it."""
+        with self._put_lock:
+            if not self._closed:
+                self._closed = True
+                self._requests.put(None)
+
+    def _gather(self) -> tuple[list[_Request], bool]:
+        first = self._requests.get()
+        if first is None:
+            return [], True
+        batch, rows = [first], len(first.conversations)
         deadline = time.monotonic() + self.max_wait
         while rows < self.max_rows:
             try:
                 request = self._requests.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
+            if request is None:
+                return batch, True
             batch.append(request)
             rows += len(request.conversations)
-        return batch
+        return batch, False
 
     def _run(self) -> None:
-        while True:
-            batch = self._gather()
+        closing = False
+        while not closing:
+            batch, closing = self._gather()
             groups: dict[tuple, list[_Request]] = {}
             for request in batch:  # one call per set of sampling parameters
                 groups.setdefault(request.params, []).append(request)

@@ -68,14 +68,13 @@ def run(settings: Settings, queues=jobs.QUEUES, *, burst: bool = False, preload:
 def run_threads(settings: Settings, connection: redis.Redis, queues, *, burst: bool, concurrency: int,
                 max_rows: int = 32, max_wait: float = 0.05) -> bool:
     """N thread workers in this process, one shared model behind a batcher."""
-    from worker.batcher import Batcher
-
     base = uuid.uuid4().hex[:12]
     workers = [build_worker(settings, connection, queues, worker_class=ThreadWorker, name=f"{base}-{i}")
                for i in range(concurrency)]
     if jobs.GENERATE in queues:
         log.info("loading model %s (shared by %d job threads)", settings.model, concurrency)
-        context.get().use_generator(Batcher(context.get().generator(), max_rows=max_rows, max_wait=max_wait))
+        context.get().use_batching(max_rows, max_wait)
+        context.get().generator()
     worked = [False] * concurrency
 
     def serve(i: int) -> None:

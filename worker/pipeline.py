@@ -132,14 +132,14 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
 
     style = style_for(settings, note)
     note = style["note"]
-    result = write_copy(ctx.generator(), product.record(), style=style, seed=seed)
+    result = write_copy(ctx.generator(shop_id), product.record(), style=style, seed=seed)
     fields = to_copy_fields(result.fields)
     with ctx.sessions() as db:
         draft = Draft(
             shop_id=shop_id, kind="product_copy", product_id=product.id, status="pending",
             fields=fields.as_dict(), previous=product.copy.as_dict(), input_snapshot=product.snapshot(),
             input_hash=input_hash, model_id=result.model_id, model_revision=result.revision,
-            adapter=getattr(result, "adapter", "") or "", prompt_version=result.prompt_version, seed=seed,
+            adapter=result.adapter, prompt_version=result.prompt_version, seed=seed,
             checks={"notes": list(result.notes), **({"note": note} if note else {})},
         )
         db.add(draft)

@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--limit", type=int, default=1000, help="generate jobs to queue at most (default 1000)")
     bf.add_argument("--page-size", type=int, default=50, help="products per page fetched (default 50)")
     bf.add_argument("--json", action="store_true", help="print the run's state as JSON")
+
+    from model import check_cli, eval_cli, train_cli  # argument definitions only; no torch at import
+
+    for module in (check_cli, train_cli, eval_cli):
+        module.add_parser(sub)
     return parser
 
 
@@ -160,6 +165,15 @@ def _run(args) -> int | None:
         from plugin.manifest import command
 
         return command(Settings.from_env(need_secrets=False), args)
+    if args.command == "check":
+        from model.check_cli import run
+
+        return run(args)
+    if args.command in ("train", "eval"):
+        from model import eval_cli, train_cli
+
+        module = train_cli if args.command == "train" else eval_cli
+        return module.run(Settings.from_env(need_secrets=False), args)
     if args.command == "demo":
         from plugin.demo import run_demo
 

@@ -30,6 +30,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     ev.add_argument("--device", default=None, help="auto, cpu, cuda, ... (default: COPYDESK_DEVICE)")
     ev.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: COPYDESK_TORCH_THREADS)")
     ev.add_argument("--batch-size", type=int, default=8, help="products per generate call (default 8)")
+    ev.add_argument("--samples", type=int, default=3,
+                    help="products whose copy the report shows (default 3; 0 for data that must not be "
+                         "republished)")
     ev.add_argument("--with-description", action="store_true",
                     help="show the model the human description, as the worker does (ROUGE-L is then measured "
                          "against text the model saw)")
@@ -56,7 +59,7 @@ def run(settings, args, argv: list[str] | None = None) -> int:
             lora.resolve(variant.adapter)
         result = evaluate(records, variants, seed=args.seed, cache_dir=settings.cache_dir,
                           device=args.device or settings.device, threads=threads, batch_size=args.batch_size,
-                          with_description=args.with_description)
+                          with_description=args.with_description, samples=args.samples)
     except ModelError as err:
         raise ValueError(str(err)) from err
     command = argv if argv is not None else ["copydesk", *sys.argv[1:]]

@@ -254,10 +254,10 @@ def run_variant(variant: Variant, records: Sequence[dict], *, seed: int, cache_d
 
 def evaluate(records: Sequence[dict], variants: Sequence[Variant], *, seed: int = 0, cache_dir: Path,
              device: str = "auto", threads: int | None = None, batch_size: int = 8,
-             with_description: bool = False) -> dict:
+             with_description: bool = False, samples: int = SAMPLES) -> dict:
     """Run every variant on ``records`` with the same prompts and seed and return the report dict (``seed``,
     ``with_description``, ``style``, ``variants`` {name: {model, revision, adapter, metrics, timing}},
-    ``samples``)."""
+    ``samples``: the first ``samples`` products with each variant's copy)."""
     if not records:
         raise ValueError("records: nothing to evaluate")
     if not variants or len({v.name for v in variants}) != len(variants):
@@ -266,16 +266,16 @@ def evaluate(records: Sequence[dict], variants: Sequence[Variant], *, seed: int 
         raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
     style = dict(DEFAULT_STYLE)
     report: dict = {"seed": seed, "with_description": with_description, "style": style, "variants": {}}
-    samples = [{"id": str(r.get("id", "")), "title": r["title"], "reference": reference(r), "variants": {}}
-               for r in records[:SAMPLES]]
+    shown = [{"id": str(r.get("id", "")), "title": r["title"], "reference": reference(r), "variants": {}}
+             for r in records[:max(0, samples)]]
     for variant in variants:
         entry, fields = run_variant(variant, records, seed=seed, cache_dir=cache_dir, device=device,
                                     threads=threads, batch_size=batch_size, with_description=with_description,
                                     style=style)
         report["variants"][variant.name] = entry
-        for sample, copy in zip(samples, fields):
+        for sample, copy in zip(shown, fields):
             sample["variants"][variant.name] = copy
-    report["samples"] = samples
+    report["samples"] = shown
     return report
 
 

@@ -34,12 +34,17 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "banned_words": [],
     "voice_examples": [],
     "monthly_cap": 0,
+    "banned_defaults": True,
+    "media_position": "last",
+    "allow_links": False,
 }
 """Every shop setting with its default; a value's type is the setting's type."""
 
 LIST_LIMITS = {"write_fields": (len(COPY_FIELDS), 40), "banned_words": (50, 80), "voice_examples": (10, 4000)}
 """List settings: (most items, most characters per item)."""
 TARGET_WORDS = (20, 400)
+MEDIA_POSITIONS = ("first", "last")
+"""Where the original description's images, videos and tables go in a new one (model.checks.html)."""
 _LANGUAGE = re.compile(r"^([A-Za-z]{2,3})(?:-([A-Za-z]{2}|[0-9]{3}))?$")
 _API_VERSION = re.compile(r"^(?:\d{4}-\d{2}|unstable)$")
 _TRUE, _FALSE = ("true", "on", "1", "yes"), ("false", "off", "0", "no")
@@ -195,6 +200,8 @@ def _check_text(key: str, value: str) -> str:
             raise ValueError(f"language takes a short language code such as en, de or pt-BR, not {value!r}")
         language, region = match.groups()
         return language.lower() + (f"-{region.upper()}" if region else "")
+    if key == "media_position" and value not in MEDIA_POSITIONS:
+        raise ValueError(f"media_position takes first or last, not {value!r}")
     if key == "api_version" and not _API_VERSION.match(value):
         raise ValueError(f"api_version takes a Shopify API version such as 2025-10, not {value!r}")
     if not value:

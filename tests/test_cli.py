@@ -122,7 +122,7 @@ def test_generate_prints_copy_without_redis_or_a_store(monkeypatch, capsys, tiny
                  "--attr", "Length=85 cm", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert set(printed["fields"]) == {"description", "short_description", "seo_title", "seo_description"}
-    assert len(printed["fields"]["seo_title"]) <= 70 and printed["prompt_version"] == "product_copy/2"
+    assert len(printed["fields"]["seo_title"]) <= 70 and printed["prompt_version"] == "product_copy/3"
 
 
 def test_generate_rejects_a_malformed_attribute(capsys):

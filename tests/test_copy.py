@@ -134,7 +134,7 @@ def test_write_copy_one_batched_call_and_parsed_fields():
     }
     assert result.notes == [] and result.raw == GOOD
     assert (result.model_id, result.revision, result.seed) == ("scripted", "r1", 7)
-    assert result.prompt_version == "product_copy/2"
+    assert result.prompt_version == "product_copy/3"
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.seed = 1  # type: ignore[misc]
     assert isinstance(result, CopyResult)

@@ -92,7 +92,7 @@ def test_long_supplier_text_is_truncated():
 
 def test_version_is_read_from_the_template():
     first_line = (prompts._DIR / "product_copy.j2").read_text().splitlines()[0]
-    assert prompts.version("product_copy") == "product_copy/2"
+    assert prompts.version("product_copy") == "product_copy/3"
     assert prompts.version("product_copy") in first_line
 
 

@@ -3,6 +3,8 @@
 The database is not held open while the model runs: the shop is read first, the draft written after.
 A retried or duplicated job cannot make a second draft for the same product input and seed (the
 `uq_draft_input` constraint), and a product's older pending drafts are superseded by a newer one.
+Every draft is checked before it is stored (`worker.quality`: grounding, HTML, language, sameness, rules),
+the worker's own fixes tried first; a draft that still fails a check is never auto-published.
 A shop's `monthly_cap` counts the drafts generated in the current calendar month (UTC); restore drafts
 (negative seeds, `worker.restore`) are not generated and do not count.
 """
@@ -128,19 +130,22 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
     if capped:
         return capped
 
-    from model.copy import write_copy  # the model stack is only imported in the generate worker
+    from worker.quality import shop_descriptions, write_checked
 
     style = style_for(settings, note)
     note = style["note"]
-    result = write_copy(ctx.generator(shop_id), product.record(), style=style, seed=seed)
-    fields = to_copy_fields(result.fields)
+    with ctx.sessions() as db:
+        others = shop_descriptions(db, shop_id, product.id)
+    checked = write_checked(ctx.generator(shop_id), product, style=style, seed=seed, settings=settings,
+                            others=others)
+    result, fields = checked.result, CopyFields.from_dict(checked.fields)
     with ctx.sessions() as db:
         draft = Draft(
             shop_id=shop_id, kind="product_copy", product_id=product.id, status="pending",
             fields=fields.as_dict(), previous=product.copy.as_dict(), input_snapshot=product.snapshot(),
             input_hash=input_hash, model_id=result.model_id, model_revision=result.revision,
             adapter=result.adapter, prompt_version=result.prompt_version, seed=seed,
-            checks={"notes": list(result.notes), **({"note": note} if note else {})},
+            checks={"notes": checked.notes, **({"note": note} if note else {}), **checked.checks},
         )
         db.add(draft)
         try:
@@ -150,31 +155,25 @@ def generate_draft(ctx: Context, shop_id: int, product_id: str, *, trigger: str,
             return _resume(ctx, _existing(db, shop_id, product.id, input_hash, seed))
         audit(db, action="draft.created", actor=ACTOR, shop_id=shop_id, draft_id=draft.id,
               detail={"trigger": trigger, "model": result.model_id, "prompt": result.prompt_version, "seed": seed,
+                      "checks": "passed" if checked.report.passed else checked.report.failed,
                       **({"note": note} if note else {})})
         supersede_pending(db, shop_id=shop_id, product_id=product.id, keep=draft.id,
                           reason=f"superseded by draft {draft.id}", actor=ACTOR)
         remember_product(db, shop_id, product)
-        auto = bool(settings["auto_publish"]) and not product.has_copy
+        auto = bool(settings["auto_publish"]) and not product.has_copy and checked.report.passed
         if auto:
             transition(db, draft, "approved", actor=ACTOR, detail={"auto_publish": True})
-        elif settings["auto_publish"]:
+        elif settings["auto_publish"] and product.has_copy:
             draft.reason = "the product already has a description: a person reviews before it is replaced"
+        elif settings["auto_publish"]:
+            draft.reason = (f"not published automatically: the checks flagged {len(checked.report.flags)} "
+                            f"problem(s) ({', '.join(checked.report.failed)}); a person reviews it")
         db.commit()
         draft_id = draft.id
     if auto:
         jobs.enqueue_publish(ctx.redis, draft_id, actor="auto-publish", shop_id=shop_id)
     log.info("draft %s written for shop %s product %s", draft_id, shop_id, product.id)
     return draft_id
-
-
-def to_copy_fields(generated: dict) -> CopyFields:
-    """The model's field names (`description` is HTML) to the store-facing copy fields."""
-    return CopyFields(
-        description_html=generated.get("description", ""),
-        short_description=generated.get("short_description", ""),
-        seo_title=generated.get("seo_title", ""),
-        seo_description=generated.get("seo_description", ""),
-    )
 
 
 def _resume(ctx: Context, draft_id: int | None) -> int | None:

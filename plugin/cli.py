@@ -79,8 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--status", default="")
     dl.add_argument("--shop", default="")
     dl.add_argument("--limit", type=int, default=50)
-    for name in ("show", "approve"):
-        d_sub.add_parser(name).add_argument("id", type=int)
+    d_sub.add_parser("show").add_argument("id", type=int)
+    dap = d_sub.add_parser("approve")
+    dap.add_argument("id", type=int)
+    dap.add_argument("--accept-claims", action="store_true",
+                     help="accept every claim the checks flagged as not in the product data (audited)")
     rej = d_sub.add_parser("reject")
     rej.add_argument("id", type=int)
     rej.add_argument("--reason", required=True)

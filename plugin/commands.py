@@ -113,7 +113,10 @@ def drafts(settings: Settings, args) -> int:
         print(f"draft {draft.id} rejected")
         return 0
     if draft.status != "approved":  # an approved draft whose publish never ran is queued again
-        ops.approve(db, draft, actor="cli")
+        accept = [ops.claim_key(c) for c in ops.open_claims(draft)] if args.accept_claims else []
+        for claim in ops.open_claims(draft) if accept else []:
+            print(f"accepting “{claim.get('text')}” ({claim.get('field')}): not in the product data")
+        ops.approve(db, draft, actor="cli", accept=accept)
     job = jobs.enqueue_publish(connect(settings.redis_url, settings.instance_path), draft.id, actor="cli",
                                shop_id=draft.shop_id)
     print(f"draft {draft.id} approved; publishing (job {job.id})")

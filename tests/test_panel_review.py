@@ -403,8 +403,8 @@ def test_bulk_approve_of_selected_drafts(app, shop, client, redis_conn):
     assert sorted(queue(redis_conn, "publish").job_ids) == sorted([f"publish-{pending}", f"publish-{failed}"])
     progress = client.get(f"/panel/bulk/{run}.json")
     assert progress.status_code == 200
-    assert progress.get_json() == {"action": "approve", "total": 2, "skipped": 2, "counts": {"approved": 2},
-                                   "finished": 0, "done": False}
+    assert progress.get_json() == {"action": "approve", "total": 2, "skipped": 2, "flagged": 0,
+                                   "counts": {"approved": 2}, "finished": 0, "done": False}
     page = client.get(f"/panel/bulk/{run}")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
@@ -436,8 +436,8 @@ def test_bulk_all_uses_the_pending_filter_by_default(app, shop, client):
     assert get_draft(app, pending).status == "rejected"
     assert get_draft(app, failed).status == "failed"
     progress = client.get(f"/panel/bulk/{run}.json").get_json()
-    assert progress == {"action": "reject", "total": 1, "skipped": 0, "counts": {"rejected": 1}, "finished": 1,
-                        "done": True}
+    assert progress == {"action": "reject", "total": 1, "skipped": 0, "flagged": 0, "counts": {"rejected": 1},
+                        "finished": 1, "done": True}
     assert "Finished." in client.get(f"/panel/bulk/{run}").get_data(as_text=True)
 
 

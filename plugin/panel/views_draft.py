@@ -8,7 +8,7 @@ import redis
 from flask import abort, redirect, render_template, request
 
 from plugin import jobs
-from plugin.drafts import DraftStateError, approve, audit, reject
+from plugin.drafts import ClaimsNotAccepted, DraftStateError, approve, audit, claim_key, open_claims, reject
 from plugin.panel import queries, render
 from plugin.panel.auth import current, purl
 from plugin.panel.blueprint import bp
@@ -45,10 +45,14 @@ def _page(draft, *, edits: dict | None = None, error: str = "", status: int = 20
     principal = current()
     flt = queries.Filter.from_args(request.args)
     newer, older = queries.neighbours(get_db(), principal.shop_id, draft, flt)
+    checks = draft.checks or {}
+    accepted = set(checks.get("accepted") or [])
+    claims = [{**c, "key": claim_key(c), "accepted": claim_key(c) in accepted} for c in checks.get("claims") or []]
+    ticked = set(request.form.getlist("accept")) if request.method == "POST" else set()
     return render_template("panel/draft.html", draft=draft, title=title_of(draft), rows=_rows(draft),
                            edits=edits or {}, error=error, flt=flt, newer=newer, older=older,
-                           editable=draft.status in EDITABLE, checks=draft.checks or {},
-                           notice=notice()), status
+                           editable=draft.status in EDITABLE, checks=checks, claims=claims, ticked=ticked,
+                           open_claims=len(open_claims(draft)), notice=notice()), status
 
 
 @bp.get("/drafts/<int:draft_id>")
@@ -71,8 +75,13 @@ def _edited_fields(draft) -> dict[str, str]:
 
 
 def _save_edits(db, draft, fields: dict, actor: str) -> list[str]:
+    """Store edited fields with an audit entry; the claims are checked again on the edited copy, so a claim
+    edited out needs no acceptance and a new one does."""
     changed = [k for k in COPY_FIELDS if fields.get(k, "") != (draft.fields or {}).get(k, "")]
     if changed:
+        from model.checks import recheck_grounding  # pure Python (model.grounding); no torch
+
+        draft.checks = recheck_grounding(draft.checks or {}, draft.input_snapshot or {}, fields)
         draft.fields = fields
         audit(db, action="draft.edited", actor=actor, shop_id=draft.shop_id, draft_id=draft.id,
               detail={"fields": changed})
@@ -112,8 +121,14 @@ def draft_action(draft_id: int):
             db.rollback()
             return _page(draft, error="The product changed in the store after this draft was made. "
                                       "Regenerate it, or reject it.", status=409)
-        try:
-            approve(db, draft, actor=principal.actor)  # commits the edits with the approval
+        ticked = request.form.getlist("accept")
+        left = [c for c in open_claims(draft) if claim_key(c) not in ticked]
+        if left:  # edits are kept (their claims were checked again); nothing is accepted or approved
+            db.commit()
+            return _page(draft, error=f"{ClaimsNotAccepted(draft.id, left)} (tick “accept” beside each claim "
+                                      "under Checks).", status=400)
+        try:  # commits the edits, and the claims accepted, with the approval
+            approve(db, draft, actor=principal.actor, accept=ticked)
         except DraftStateError as err:
             db.rollback()
             return _page(draft, error=str(err), status=409)

@@ -10,7 +10,7 @@ from flask import abort, jsonify, redirect, render_template, request
 
 from plugin import jobs
 from plugin.db import Draft
-from plugin.drafts import transition
+from plugin.drafts import open_claims, transition
 from plugin.jobs import PREFIX
 from plugin.panel import queries
 from plugin.panel.auth import current, purl
@@ -75,12 +75,15 @@ def bulk():
         ids = [i for i in map(queries.parse_id, request.form.getlist("ids")) if i][:queries.BULK_LIMIT]
     if not ids:
         return redirect(purl("panel.queue", msg="nothing"))
-    changed, skipped = [], 0
+    changed, skipped, flagged = [], 0, 0
     allowed = ("pending", "failed") if action == "approve" else ("pending", "approved", "stale", "failed")
     for draft_id in ids:
         draft = queries.draft_of_shop(db, principal.shop_id, draft_id)
         if draft is None or draft.status not in allowed:
             skipped += 1
+            continue
+        if action == "approve" and open_claims(draft):  # a person accepts each claim on the draft's page
+            flagged += 1
             continue
         transition(db, draft, "approved" if action == "approve" else "rejected", actor=principal.actor,
                    reason=reason if action == "reject" else "", detail={"bulk": True})
@@ -88,7 +91,8 @@ def bulk():
     db.commit()
     run = secrets.token_hex(8)
     conn = get_redis()
-    conn.set(_run_key(principal.shop_id, run), json.dumps({"action": action, "ids": changed, "skipped": skipped}),
+    conn.set(_run_key(principal.shop_id, run), json.dumps({"action": action, "ids": changed, "skipped": skipped,
+                                                               "flagged": flagged}),
              ex=BULK_TTL)
     if action == "approve":
         try:
@@ -123,7 +127,8 @@ def run_progress(run: str) -> dict:
             counts[draft.status] = counts.get(draft.status, 0) + 1
     target = "published" if state["action"] == "approve" else "rejected"
     finished = sum(n for s, n in counts.items() if s in (target, "failed", "stale", "rejected"))
-    return {"action": state["action"], "total": len(ids), "skipped": state["skipped"], "counts": counts,
+    return {"action": state["action"], "total": len(ids), "skipped": state["skipped"],
+            "flagged": state.get("flagged", 0), "counts": counts,
             "finished": finished, "done": finished >= len(ids)}
 
 

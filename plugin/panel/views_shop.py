@@ -55,8 +55,9 @@ def restore(product_id: str):
 
 
 SETTINGS_FORM = ("generate_on_create", "auto_publish", "write_fields", "skip_existing", "tone", "target_words",
-                 "language", "banned_words", "voice_examples", "monthly_cap")
-CHECKBOXES = ("generate_on_create", "auto_publish", "skip_existing")
+                 "language", "banned_words", "voice_examples", "monthly_cap", "banned_defaults", "media_position",
+                 "allow_links")
+CHECKBOXES = ("generate_on_create", "auto_publish", "skip_existing", "banned_defaults", "allow_links")
 
 
 def _shop() -> Shop:
@@ -94,6 +95,8 @@ def _read_settings_form() -> tuple[dict, dict, list[str]]:
     typed: dict[str, object] = {}
     errors: list[str] = []
     for key in SETTINGS_FORM:
+        if key not in CHECKBOXES and key != "write_fields" and key not in request.form:
+            continue  # not on the form that was sent: left as it is
         raw = request.form.get(key, "")
         try:
             if key in CHECKBOXES:

@@ -108,7 +108,7 @@ def load_generator(
     label = ""
     chosen = adapter if isinstance(adapter, lora.Adapter) or adapter is None else lora.resolve(adapter)
     if chosen is not None:
-        model, label = lora.apply(model, chosen, revision)
+        model, label = lora.apply(model, chosen, revision, spec)
     return Generator(
         model=model,
         tokenizer=tokenizer,

@@ -33,6 +33,8 @@ SHIPPED = Path(__file__).resolve().parent / "adapters" / "product-copy"
 META = "copydesk.json"
 """Our description of an adapter folder, next to peft's files."""
 OFF = ("none", "off", "0", "false")
+BUNDLED = "smollm2"
+"""Spec of the bundled base model (model.backend.DEFAULT_MODEL)."""
 
 
 class AdapterError(ModelError):
@@ -94,15 +96,20 @@ def shop_adapter(instance_path: Path, shop_id: int) -> Adapter | None:
     return Adapter(path.resolve(), read_meta(path), strict=True) if is_adapter(path) else None
 
 
-def fits(adapter: Adapter, base_revision: str) -> bool:
-    """Whether the adapter was trained on this base model (by weights hash; unknown counts as fitting)."""
+def fits(adapter: Adapter, base_revision: str, base_spec: str = "") -> bool:
+    """Whether the adapter was trained on this base model: the same weights hash (none recorded counts as
+    fitting), or both name the bundled model, whose weights are pinned by its package version (its converted
+    folder's hash also covers config.json, which records the transformers version that wrote it)."""
     trained_on = str(adapter.meta.get("base_revision", ""))
-    return not trained_on or trained_on == base_revision
+    if not trained_on or trained_on == base_revision:
+        return True
+    bundled = ("", BUNDLED)
+    return str(adapter.meta.get("base_model", "")).lower() == BUNDLED and base_spec.strip().lower() in bundled
 
 
-def apply(model, adapter: Adapter, base_revision: str):
+def apply(model, adapter: Adapter, base_revision: str, base_spec: str = ""):
     """Return ``model`` with ``adapter`` merged in, or unchanged when a non-strict adapter does not fit."""
-    if not fits(adapter, base_revision):
+    if not fits(adapter, base_revision, base_spec):
         message = (f"adapter {adapter.path} was trained on base weights {adapter.meta.get('base_revision')}, "
                    f"not {base_revision}")
         if adapter.strict:

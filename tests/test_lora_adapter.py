@@ -110,3 +110,29 @@ def test_closed_batcher_still_serves_late_calls(tiny_generator):
     thread.start()
     thread.join(timeout=30)
     assert out == [expected]  # a job that still holds it gets its rows, unbatched
+
+
+def test_bundled_base_fits_its_adapter_across_converter_versions(tmp_path):
+    """The converted folder's hash covers config.json (which names the transformers version that wrote it);
+    an adapter made for the bundled model still fits the bundled model converted by another version."""
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}")
+    meta = {"base_model": "smollm2", "base_revision": "aaaaaaaaaaaa"}
+    adapter = lora.Adapter(folder, meta, strict=False)
+    assert lora.fits(adapter, "bbbbbbbbbbbb", "smollm2")
+    assert not lora.fits(adapter, "bbbbbbbbbbbb", "/models/other")  # another base model: no
+    assert not lora.fits(lora.Adapter(folder, {**meta, "base_model": "/x"}, strict=False), "bbbbbbbbbbbb", "smollm2")
+
+
+@pytest.mark.model
+def test_the_shipped_adapter_applies_to_the_bundled_model(hf_offline, tmp_path):
+    from tests.model_fixtures import MODEL_CACHE
+
+    meta = json.loads((lora.SHIPPED / lora.META).read_text())
+    assert meta["base_model"] == "smollm2" and meta["kind"] == "lora"
+    generator = load_generator("smollm2", device="cpu", cache_dir=MODEL_CACHE, adapter="default")
+    assert generator.adapter == f"product-copy@{lora.weights_hash(lora.SHIPPED)}"
+    result = write_copy(generator, {"title": "Linen Tea Towel", "category": "Kitchen",
+                                    "attributes": {"Material": "100% linen", "Size": "50 x 70 cm"}}, seed=0)
+    assert result.adapter == generator.adapter and result.fields["description"]

@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "copydesk"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "quality.json"))
+    parser.add_argument("--per-product", action="store_true",
+                        help="also write each product's claims and tries (they quote the product data: leave "
+                             "them out of results made from data that must not be republished)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from model.backend import load_generator
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     if hasattr(generator, "close"):
         generator.close()
     result = {"model": model.model_id, "adapter": getattr(model, "adapter", "") or "none", "data": args.data,
-              **summarise(rows, time.perf_counter() - began), "per_product": rows}
+              **summarise(rows, time.perf_counter() - began), **({"per_product": rows} if args.per_product else {})}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -54,7 +54,8 @@ def weights_revision(folder: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def _pick_device(device: str) -> str:
+def pick_device(device: str) -> str:
+    """``auto`` → cuda when available, else cpu; a cuda device asked for without CUDA is an error."""
     import torch
 
     if device in ("", "auto"):
@@ -89,7 +90,7 @@ def load_generator(
             raise ValueError(f"threads: must be >= 1, got {threads}")
         torch.set_num_threads(threads)
     source = resolve_model(spec, cache_dir)
-    dev = _pick_device(device)
+    dev = pick_device(device)
     dtype = torch.bfloat16 if dev.startswith("cuda") else torch.float32
     local_only = {"local_files_only": True} if isinstance(source, str) else {}
     try:

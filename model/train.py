@@ -130,16 +130,6 @@ def answer_loss_sum(model: Any, batch: dict) -> Any:
     return F.cross_entropy(logits.float(), targets[keep], reduction="sum")
 
 
-def pick_device(device: str) -> str:
-    import torch
-
-    if device in ("", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device: {device!r} requested but CUDA is not available")
-    return device
-
-
 def load_model(source: Path | str, config: TrainConfig, device: str) -> tuple[Any, Any]:
     """(model ready to train, tokenizer); LoRA wraps the base model with peft."""
     import torch

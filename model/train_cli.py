@@ -190,12 +190,12 @@ def _tokenizer(source):
 def _train(settings, args, config, source, revision, dataset, summary, fields, out: Path) -> int:
     import torch
 
-    from model import checkpoint, train, train_report
+    from model import backend, checkpoint, train, train_report
 
     threads = args.threads or settings.torch_threads or 0
     if threads:
         torch.set_num_threads(threads)
-    device = train.pick_device(args.device or settings.device)
+    device = backend.pick_device(args.device or settings.device)
     if args.force and not args.resume:
         checkpoint.remove(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,8 @@ ROWS: list[tuple[str, Callable[[dict], object], str]] = [
     ("Perplexity (↓)", lambda m: m.get("perplexity"), "{:.2f}"),
     ("Attribute coverage, all fields (↑)", lambda m: m.get("attribute_coverage"), "{:.1%}"),
     ("Attribute coverage, description (↑)", lambda m: m.get("attribute_coverage_description"), "{:.1%}"),
+    ("Attribute coverage, model-written fields only (↑)", lambda m: m.get("attribute_coverage_model_written"),
+     "{:.1%}"),
     ("Unsupported claims per draft (↓)", lambda m: m.get("unsupported_claims_per_draft"), "{:.2f}"),
     ("Drafts with an unsupported claim (↓)", lambda m: m.get("drafts_with_unsupported_claim"), "{:.1%}"),
     ("ROUGE-L F1 vs human description (↑)", lambda m: m.get("rouge_l"), "{:.3f}"),

@@ -153,11 +153,16 @@ def teacher_forced_loss(generator, examples: Sequence, batch_size: int = 8) -> t
 
 
 def score(records: Sequence[dict], copies: Sequence[dict[str, str]], *, with_description: bool,
-          target_words: int) -> dict:
-    """The copy metrics of one variant: coverage, grounding, ROUGE-L, diversity, length compliance."""
+          target_words: int, fallbacks: Sequence[set[str]] | None = None) -> dict:
+    """The copy metrics of one variant: coverage, grounding, ROUGE-L, diversity, length compliance.
+    ``fallbacks``: per product, the fields the fact-list fallback wrote (a fallback lists the product's own
+    facts, so it covers every attribute and claims nothing); coverage is also given over the rest alone."""
     descriptions = [parse.html_text(c["description"]) for c in copies]
     every = [" ".join([descriptions[i], *(c[f] for f in ALL_FIELDS if f != "description")])
              for i, c in enumerate(copies)]
+    fallbacks = list(fallbacks) if fallbacks is not None else [set() for _ in copies]
+    written = [" ".join(descriptions[i] if f == "description" else c[f] for f in ALL_FIELDS
+                        if f not in fallbacks[i]) for i, c in enumerate(copies)]
     attrs = [r.get("attributes") or {} for r in records]
     per_draft, kinds, n_claims = [], Counter(), 0
     for record, fields in zip(records, copies, strict=True):
@@ -172,6 +177,8 @@ def score(records: Sequence[dict], copies: Sequence[dict[str, str]], *, with_des
         "attribute_coverage": metrics.mean(metrics.attribute_coverage(a, t) for a, t in zip(attrs, every)),
         "attribute_coverage_description": metrics.mean(
             metrics.attribute_coverage(a, t) for a, t in zip(attrs, descriptions)),
+        "attribute_coverage_model_written": metrics.mean(
+            metrics.attribute_coverage(a, t) if t.strip() else None for a, t in zip(attrs, written)),
         "products_with_key_attributes": sum(bool(metrics.key_attributes(a)) for a in attrs),
         "claims_per_draft": n_claims / n,
         "unsupported_claims_per_draft": sum(per_draft) / n,
@@ -233,7 +240,8 @@ def run_variant(variant: Variant, records: Sequence[dict], *, seed: int, cache_d
             "perplexity": math.exp(loss) if loss is not None and loss < 700 else None,
             "loss_tokens": loss_tokens,
             **score(records, [r.fields for r in results], with_description=with_description,
-                    target_words=int(style["target_words"])),
+                    target_words=int(style["target_words"]),
+                    fallbacks=[{note.split(":", 1)[0] for note in r.notes} for r in results]),
             "fallback_fields": sum(len(r.notes) for r in results) / (len(results) * len(ALL_FIELDS)),
         },
     }

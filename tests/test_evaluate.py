@@ -203,3 +203,20 @@ def test_tiny_model_evaluation_reports_every_metric_reproducibly(tiny_model_dir,
         _eval(tiny_model_dir, tmp_path, "a")
     with pytest.raises(ValueError, match="not an adapter folder"):
         _eval(tiny_model_dir, tmp_path, "c", "--adapter", str(tmp_path))
+
+
+def test_coverage_of_model_written_fields_leaves_the_fact_fallback_out():
+    """A fallback field lists the product's own facts, so it covers every attribute; coverage over the
+    fields the model wrote shows what the model itself mentions."""
+    record = {"id": "1", "title": "Wool Hat", "attributes": {"Colour": "Navy", "Material": "Merino wool"}}
+    copy = {"description": "<p>A warm hat.</p>", "short_description": "Wool Hat. Colour: Navy. Material: Merino wool.",
+            "seo_title": "Wool Hat", "seo_description": "A warm navy hat for cold days."}
+    both = evaluate.score([record, record], [copy, copy], with_description=False, target_words=80,
+                          fallbacks=[{"short_description"}, set(ALL)])
+    assert both["attribute_coverage"] == 1.0  # the fallback short description names both attributes
+    assert both["attribute_coverage_model_written"] == 0.5  # the model's own fields name only the colour
+    plain = evaluate.score([record], [copy], with_description=False, target_words=80)
+    assert plain["attribute_coverage_model_written"] == plain["attribute_coverage"]
+
+
+ALL = ("description", "short_description", "seo_title", "seo_description")

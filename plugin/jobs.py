@@ -88,6 +88,17 @@ def enqueue_order_created(connection: redis.Redis, shop_id: int, order_id: str, 
     )
 
 
+def enqueue_regenerate(connection: redis.Redis, shop_id: int, draft_id: int, *, note: str = "",
+                       seed: int | None = None, job_timeout: int = 900):
+    """Queue writing a follow-up, answer or campaign draft again, with the staff's note and a new seed."""
+    return queue(connection, GENERATE).enqueue(
+        "worker.tasks.regenerate_draft", int(shop_id), int(draft_id), note=note, seed=seed,
+        job_id=f"regenerate-{draft_id}-{_job_id(note, seed)}", meta=_meta(shop_id), job_timeout=job_timeout,
+        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+        description=f"regenerate draft={draft_id}",
+    )
+
+
 def enqueue_publish(connection: redis.Redis, draft_id: int, *, actor: str, shop_id: int | None = None):
     """Queue the publish of an approved draft; `shop_id` (the draft's shop) goes into the job's meta."""
     return queue(connection, PUBLISH).enqueue(

@@ -37,8 +37,23 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "banned_defaults": True,
     "media_position": "last",
     "allow_links": False,
+    "follow_ups": True,
+    "follow_up_first_name": False,
+    "follow_up_auto_publish": False,
+    "policy_shipping": "",
+    "policy_returns": "",
+    "policy_warranty": "",
+    "instant_answers": False,
+    "answer_channel": "widget",
+    "questions_per_ip_hour": 10,
 }
 """Every shop setting with its default; a value's type is the setting's type."""
+
+OPTIONAL_TEXT = ("policy_shipping", "policy_returns", "policy_warranty")
+"""Text settings that may be empty; policies are staff-written facts that answers may quote."""
+POLICY_MAX = 4000
+ANSWER_CHANNELS = ("widget", "email")
+"""Where an approved answer goes: stored for the storefront widget to show, or emailed to the asker."""
 
 LIST_LIMITS = {"write_fields": (len(COPY_FIELDS), 40), "banned_words": (50, 80), "voice_examples": (10, 4000)}
 """List settings: (most items, most characters per item)."""
@@ -147,6 +162,8 @@ def _check(key: str, value: object) -> object:
 
 
 def _check_int(key: str, value: int) -> int:
+    if key == "questions_per_ip_hour" and not 1 <= value <= 1000:
+        raise ValueError(f"questions_per_ip_hour must be between 1 and 1000, not {value}")
     if key == "target_words" and not TARGET_WORDS[0] <= value <= TARGET_WORDS[1]:
         raise ValueError(f"target_words must be between {TARGET_WORDS[0]} and {TARGET_WORDS[1]}, not {value}")
     if value < 0:
@@ -204,6 +221,12 @@ def _check_text(key: str, value: str) -> str:
         raise ValueError(f"media_position takes first or last, not {value!r}")
     if key == "api_version" and not _API_VERSION.match(value):
         raise ValueError(f"api_version takes a Shopify API version such as 2025-10, not {value!r}")
+    if key == "answer_channel" and value not in ANSWER_CHANNELS:
+        raise ValueError(f"answer_channel takes {' or '.join(ANSWER_CHANNELS)}, not {value!r}")
+    if key in OPTIONAL_TEXT:
+        if len(value) > POLICY_MAX:
+            raise ValueError(f"{key} is at most {POLICY_MAX} characters")
+        return value
     if not value:
         raise ValueError(f"{key} cannot be empty")
     if len(value) > 200:

@@ -49,12 +49,12 @@ def test_queue_filters_by_status_and_kind(app, shop, client):
     pending = make_draft(app, shop, "1", title="Pending shirt")
     failed = make_draft(app, shop, "2", status="failed", title="Failed shirt")
     published = make_draft(app, shop, "3", status="published", title="Published shirt")
-    follow_up = make_draft(app, shop, "4", kind="follow_up", title="Order note")
+    follow_up = make_draft(app, shop, "4", kind="order_follow_up", title="Order note")
     assert _listed(client) == {pending, follow_up}  # pending is the default
     assert _listed(client, status="failed") == {failed}
     assert _listed(client, status="published") == {published}
     assert _listed(client, status="all") == {pending, failed, published, follow_up}
-    assert _listed(client, status="all", kind="follow_up") == {follow_up}
+    assert _listed(client, status="all", kind="order_follow_up") == {follow_up}
     assert _listed(client, kind="product_copy") == {pending}
     # An unknown status or kind falls back to the defaults rather than erroring.
     assert _listed(client, status="bogus") == {pending, follow_up}

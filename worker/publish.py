@@ -37,6 +37,19 @@ def publish_draft(ctx: Context, draft_id: int, *, actor: str) -> str:
     if not lock.acquire():
         return "another job is publishing this draft"
     try:
+        with ctx.sessions() as db:
+            draft = db.get(Draft, draft_id)
+            kind = draft.kind if draft is not None else "product_copy"
+        if kind == "order_follow_up":
+            from worker.follow_up import publish_follow_up
+
+            return publish_follow_up(ctx, draft_id, actor=actor)
+        if kind == "answer":
+            from worker.answers import deliver_answer
+
+            return deliver_answer(ctx, draft_id, actor=actor)
+        if kind != "product_copy":
+            return f"not published: {kind} drafts are exported by staff, not sent"
         return _publish(ctx, draft_id, actor)
     finally:
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from plugin.drafts import audit
 from plugin.platforms.base import check_id
 from worker import context
 from worker.pipeline import adapter, generate_draft, load_shop, refresh_product
@@ -59,16 +58,35 @@ def restore_failed(job, connection, exc_type, exc_value, traceback):
            f"restore failed: {exc_type.__name__}: {exc_value}"[:500])
 
 
+@retry_transient
 def order_created(shop_id: int, order_id: str):
-    """Record that an order arrived (no personal data); follow-up drafts build on this."""
+    """A follow-up draft for a new order (`worker.follow_up`), or why none is written."""
+    from worker.follow_up import follow_up_order
+
+    return follow_up_order(context.get(), int(shop_id), check_id(order_id))
+
+
+@retry_transient
+def regenerate_draft(shop_id: int, draft_id: int, *, note: str = "", seed: int | None = None):
+    """Write a follow-up, answer or campaign draft again (product copy goes through `generate_copy`)."""
+    from plugin.db import Draft
+
     ctx = context.get()
-    order_id = check_id(order_id)
-    if load_shop(ctx, int(shop_id)) is None:
-        return "shop not installed"
     with ctx.sessions() as db:
-        audit(db, action="order.received", actor="worker", shop_id=int(shop_id), detail={"order_id": order_id})
-        db.commit()
-    return "recorded"
+        draft = db.get(Draft, int(draft_id))
+        if draft is None or draft.shop_id != int(shop_id):
+            return "no such draft"
+        kind = draft.kind
+    seed = None if seed is None else int(seed)
+    if kind == "order_follow_up":
+        from worker.follow_up import regenerate
+    elif kind == "answer":
+        from worker.answers import regenerate
+    elif kind == "campaign":
+        from worker.campaigns import regenerate
+    else:
+        raise ValueError(f"draft {draft_id} is {kind}: regenerate it through generate_copy")
+    return regenerate(ctx, int(draft_id), note=str(note or ""), seed=seed)
 
 
 @retry_transient

@@ -8,10 +8,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from plugin.db import DRAFT_STATUSES, AuditEntry, Draft
-from plugin.platforms.base import COPY_FIELDS
+from plugin.kinds import KINDS as _KINDS
 
 PAGE_SIZE = 25
-KINDS = ("product_copy", "follow_up", "answer")
+KINDS = tuple(_KINDS)
+SEARCHED_FIELDS = tuple(dict.fromkeys(f.name for kind in _KINDS.values() for f in kind.fields))
 BULK_LIMIT = 2000
 """'All matching the filter' acts on at most this many drafts at a time."""
 MAX_ID = 2**31 - 1
@@ -51,7 +52,8 @@ def filtered(shop_id: int, flt: Filter):
         pattern = _like(flt.q)
         # The values only (the title, and each field's text), never the JSON's keys and quoting: a search
         # for "title" or "_" must not match every draft through the names of its fields.
-        texts = [Draft.input_snapshot["title"].as_string()] + [Draft.fields[name].as_string() for name in COPY_FIELDS]
+        texts = [Draft.input_snapshot["title"].as_string()]
+        texts += [Draft.fields[name].as_string() for name in SEARCHED_FIELDS]
         query = query.where(or_(Draft.product_id == flt.q, *(t.ilike(pattern, escape="\\") for t in texts)))
     return query
 

@@ -9,16 +9,16 @@ from flask import abort, redirect, render_template, request
 
 from plugin import jobs
 from plugin.drafts import ClaimsNotAccepted, DraftStateError, approve, audit, claim_key, open_claims, reject
+from plugin.kinds import KINDS, PRODUCT_COPY
 from plugin.panel import queries, render
 from plugin.panel.auth import current, purl
 from plugin.panel.blueprint import bp
 from plugin.panel.views_queue import notice, title_of
-from plugin.platforms.base import COPY_FIELDS, CopyFields
+from plugin.platforms.base import CopyFields
 from plugin.state import get_db, get_redis
 
-LABELS = {"description_html": "Description", "short_description": "Short description",
-          "seo_title": "SEO title", "seo_description": "SEO description"}
-LIMITS = {"seo_title": 70, "seo_description": 160, "short_description": 1000, "description_html": 20000}
+LABELS = {f.name: f.label for f in PRODUCT_COPY.fields}
+LIMITS = {f.name: f.limit for f in PRODUCT_COPY.fields}
 EDITABLE = ("pending", "failed", "stale")
 
 
@@ -29,15 +29,20 @@ def _draft(draft_id: int):
     return draft
 
 
+def _kind(draft):
+    return KINDS.get(draft.kind, PRODUCT_COPY)
+
+
 def _rows(draft) -> list[dict]:
     rows = []
-    for name in COPY_FIELDS:
+    for field in _kind(draft).fields:
+        name = field.name
         before, after = (draft.previous or {}).get(name, ""), (draft.fields or {}).get(name, "")
-        rows.append({"name": name, "label": LABELS[name], "before": before, "after": after,
-                     "before_html": render.preview(before) if name == "description_html" else None,
-                     "after_html": render.preview(after) if name == "description_html" else None,
+        rows.append({"name": name, "label": field.label, "before": before, "after": after,
+                     "before_html": render.preview(before) if field.html else None,
+                     "after_html": render.preview(after) if field.html else None,
                      "diff": render.word_diff(render.field_text(name, before), render.field_text(name, after)),
-                     "limit": LIMITS[name]})
+                     "limit": field.limit, "rows": field.rows})
     return rows
 
 
@@ -49,7 +54,8 @@ def _page(draft, *, edits: dict | None = None, error: str = "", status: int = 20
     accepted = set(checks.get("accepted") or [])
     claims = [{**c, "key": claim_key(c), "accepted": claim_key(c) in accepted} for c in checks.get("claims") or []]
     ticked = set(request.form.getlist("accept")) if request.method == "POST" else set()
-    return render_template("panel/draft.html", draft=draft, title=title_of(draft), rows=_rows(draft),
+    return render_template("panel/draft.html", draft=draft, kind=_kind(draft), title=title_of(draft),
+                           rows=_rows(draft),
                            edits=edits or {}, error=error, flt=flt, newer=newer, older=older,
                            editable=draft.status in EDITABLE, checks=checks, claims=claims, ticked=ticked,
                            open_claims=len(open_claims(draft)), notice=notice()), status
@@ -63,29 +69,42 @@ def draft_page(draft_id: int):
 def _edited_fields(draft) -> dict[str, str]:
     """The fields as submitted, cleaned; ValueError names a field that is too long."""
     fields = dict(draft.fields or {})
-    for name in COPY_FIELDS:
-        if name not in request.form:
+    kind = _kind(draft)
+    for field in kind.fields:
+        if field.name not in request.form:
             continue
-        value = request.form[name].replace("\r\n", "\n").strip()
-        if len(value) > LIMITS[name]:
-            raise ValueError(f"{LABELS[name]} is {len(value)} characters; at most {LIMITS[name]}")
-        fields[name] = render.clean_html(value) if name == "description_html" else value
-    CopyFields.from_dict(fields)  # the platforms' own limits
+        value = request.form[field.name].replace("\r\n", "\n").strip()
+        if len(value) > field.limit:
+            raise ValueError(f"{field.label} is {len(value)} characters; at most {field.limit}")
+        fields[field.name] = render.clean_html(value) if field.html else value
+    if kind is PRODUCT_COPY:
+        CopyFields.from_dict(fields)  # the platforms' own limits
     return fields
 
 
 def _save_edits(db, draft, fields: dict, actor: str) -> list[str]:
     """Store edited fields with an audit entry; the claims are checked again on the edited copy, so a claim
     edited out needs no acceptance and a new one does."""
-    changed = [k for k in COPY_FIELDS if fields.get(k, "") != (draft.fields or {}).get(k, "")]
+    kind = _kind(draft)
+    changed = [k for k in kind.field_names if fields.get(k, "") != (draft.fields or {}).get(k, "")]
     if changed:
         from model.checks import recheck_grounding  # pure Python (model.grounding); no torch
 
-        draft.checks = recheck_grounding(draft.checks or {}, draft.input_snapshot or {}, fields)
+        if kind is PRODUCT_COPY:
+            draft.checks = recheck_grounding(draft.checks or {}, draft.input_snapshot or {}, fields)
+        else:
+            draft.checks = recheck_text_kind(draft.checks or {}, draft.input_snapshot or {}, fields)
         draft.fields = fields
         audit(db, action="draft.edited", actor=actor, shop_id=draft.shop_id, draft_id=draft.id,
               detail={"fields": changed})
     return changed
+
+
+def recheck_text_kind(checks: dict, snapshot: dict, fields: dict) -> dict:
+    """Claims made again for an edited follow-up, answer or campaign against the facts it was written from."""
+    from model.checks.text_kinds import recheck  # pure Python (model.grounding); no torch
+
+    return recheck(checks, snapshot, fields)
 
 
 def _after_review(draft, msg: str):
@@ -132,6 +151,8 @@ def draft_action(draft_id: int):
         except DraftStateError as err:
             db.rollback()
             return _page(draft, error=str(err), status=409)
+        if not _kind(draft).delivers:  # campaign copy: staff export it; nothing is sent
+            return redirect(purl("panel.draft_page", draft_id=draft.id, msg="approved", ref=draft.id))
         return _publish(draft, "approved")
     if action == "reject":
         reason = request.form.get("reason", "").strip()[:500]
@@ -145,9 +166,12 @@ def draft_action(draft_id: int):
     if action == "regenerate":
         note = request.form.get("note", "").strip()[:300]
         try:
-            jobs.enqueue_generate(get_redis(), draft.shop_id, draft.product_id, trigger="staff.regenerate",
-                                  delivery=f"regenerate-{draft.id}-{secrets.token_hex(8)}", note=note,
-                                  seed=jobs.fresh_seed())
+            if _kind(draft) is PRODUCT_COPY:
+                jobs.enqueue_generate(get_redis(), draft.shop_id, draft.product_id, trigger="staff.regenerate",
+                                      delivery=f"regenerate-{draft.id}-{secrets.token_hex(8)}", note=note,
+                                      seed=jobs.fresh_seed())
+            else:
+                jobs.enqueue_regenerate(get_redis(), draft.shop_id, draft.id, note=note, seed=jobs.fresh_seed())
         except redis.RedisError:
             abort(503, "the queue is unavailable; try again in a moment")
         audit(db, action="draft.regenerate", actor=principal.actor, shop_id=draft.shop_id, draft_id=draft.id,

@@ -56,8 +56,11 @@ def restore(product_id: str):
 
 SETTINGS_FORM = ("generate_on_create", "auto_publish", "write_fields", "skip_existing", "tone", "target_words",
                  "language", "banned_words", "voice_examples", "monthly_cap", "banned_defaults", "media_position",
-                 "allow_links")
-CHECKBOXES = ("generate_on_create", "auto_publish", "skip_existing", "banned_defaults", "allow_links")
+                 "allow_links", "follow_ups", "follow_up_first_name", "follow_up_auto_publish", "policy_shipping",
+                 "policy_returns", "policy_warranty", "instant_answers", "answer_channel", "questions_per_ip_hour")
+CHECKBOXES = ("generate_on_create", "auto_publish", "skip_existing", "banned_defaults", "allow_links", "follow_ups",
+              "follow_up_first_name", "follow_up_auto_publish", "instant_answers")
+MULTILINE = ("banned_words", "voice_examples", "policy_shipping", "policy_returns", "policy_warranty")
 
 
 def _shop() -> Shop:
@@ -103,8 +106,8 @@ def _read_settings_form() -> tuple[dict, dict, list[str]]:
                 changes[key] = raw == "on"
             elif key == "write_fields":
                 changes[key] = [f for f in COPY_FIELDS if f in request.form.getlist(key)]
-            elif key in ("banned_words", "voice_examples"):
-                changes[key] = shops.parse_setting(key, raw)
+            elif key in MULTILINE:
+                changes[key] = shops.parse_setting(key, raw.replace("\r\n", "\n"))
             else:
                 changes[key] = shops.parse_setting(key, raw.strip())
             typed[key] = changes[key]

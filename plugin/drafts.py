@@ -115,9 +115,10 @@ def reject(db: Session, draft: Draft, *, actor: str, reason: str) -> Draft:
 
 
 def supersede_pending(db: Session, *, shop_id: int, product_id: str, keep: int | None, reason: str,
-                      actor: str) -> int:
-    """Mark the product's other pending drafts stale; returns how many."""
-    query = select(Draft).where(Draft.shop_id == shop_id, Draft.product_id == product_id,
+                      actor: str, kind: str = "product_copy") -> int:
+    """Mark the product's other pending drafts (of this kind: an order or question id can equal a product
+    id) stale; returns how many."""
+    query = select(Draft).where(Draft.shop_id == shop_id, Draft.kind == kind, Draft.product_id == product_id,
                                 Draft.status == "pending")
     count = 0
     for draft in db.scalars(query):

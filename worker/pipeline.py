@@ -210,8 +210,8 @@ def refresh_product(ctx: Context, shop_id: int, product_id: str) -> str:
     stale = 0
     with ctx.sessions() as db:
         # Approved drafts are checked again by their publish job, which re-reads the product.
-        pending = db.scalars(select(Draft).where(Draft.shop_id == shop_id, Draft.product_id == product.id,
-                                                 Draft.status == "pending"))
+        pending = db.scalars(select(Draft).where(Draft.shop_id == shop_id, Draft.kind == "product_copy",
+                                                 Draft.product_id == product.id, Draft.status == "pending"))
         for draft in pending:
             if draft.input_hash != new_hash:
                 changed = changed_fields(draft.input_snapshot, product.snapshot())
@@ -219,7 +219,8 @@ def refresh_product(ctx: Context, shop_id: int, product_id: str) -> str:
                            reason=f"the product changed in the store after this draft was made ({changed})")
                 stale += 1
         remember_product(db, shop_id, product)
-        has_pending = db.scalar(select(Draft.id).where(Draft.shop_id == shop_id, Draft.product_id == product.id,
+        has_pending = db.scalar(select(Draft.id).where(Draft.shop_id == shop_id, Draft.kind == "product_copy",
+                                                       Draft.product_id == product.id,
                                                        Draft.status == "pending")) is not None
         db.commit()
     if settings["generate_on_update_without_copy"] and not product.has_copy and not has_pending:

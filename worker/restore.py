@@ -109,7 +109,8 @@ def _create(ctx: Context, source: Draft, product, copy: CopyFields, *, version: 
 
 def next_seed(db, shop_id: int, product_id: str) -> int:
     """One below the lowest seed of the product's drafts, and below zero."""
-    lowest = db.scalar(select(func.min(Draft.seed)).where(Draft.shop_id == shop_id, Draft.product_id == product_id))
+    lowest = db.scalar(select(func.min(Draft.seed)).where(Draft.shop_id == shop_id, Draft.kind == "product_copy",
+                                                          Draft.product_id == product_id))
     return min(lowest or 0, 0) - 1
 
 
@@ -118,7 +119,8 @@ def find_request(db, shop_id: int, product_id: str, request: str) -> int | None:
     if not request:
         return None
     for draft_id, checks in db.execute(select(Draft.id, Draft.checks).where(
-            Draft.shop_id == shop_id, Draft.product_id == product_id, Draft.seed < 0)):
+            Draft.shop_id == shop_id, Draft.kind == "product_copy", Draft.product_id == product_id,
+            Draft.seed < 0)):
         if (checks or {}).get("request") == request:
             return draft_id
     return None

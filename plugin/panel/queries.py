@@ -99,8 +99,8 @@ def neighbours(db: Session, shop_id: int, draft: Draft, flt: Filter) -> tuple[in
 
 
 def product_drafts(db: Session, shop_id: int, product_id: str) -> list[Draft]:
-    return list(db.scalars(select(Draft).where(Draft.shop_id == shop_id, Draft.product_id == product_id)
-                           .order_by(Draft.id.asc())))
+    return list(db.scalars(select(Draft).where(Draft.shop_id == shop_id, Draft.kind == "product_copy",
+                                               Draft.product_id == product_id).order_by(Draft.id.asc())))
 
 
 def audit_for(db: Session, shop_id: int, draft_ids: list[int]) -> dict[int, list[AuditEntry]]:

@@ -86,6 +86,9 @@ def order_node(order: dict) -> dict:
         "email": customer["email"],
         "note": order["note"] or None,
         "tags": list(order["tags"]),
+        "test": order["test"],
+        "cancelledAt": gql_time(order["cancelled_at"]) if order["cancelled_at"] else None,
+        "customerLocale": order["customer_locale"],
         "createdAt": gql_time(order["created_at"]),
         "updatedAt": gql_time(order["updated_at"]),
         "customer": {
@@ -93,6 +96,10 @@ def order_node(order: dict) -> dict:
             "firstName": customer["first_name"],
             "lastName": customer["last_name"],
             "email": customer["email"],
+            "emailMarketingConsent": {
+                "marketingState": "SUBSCRIBED" if customer["accepts_marketing"] else "NOT_SUBSCRIBED",
+                "marketingOptInLevel": "SINGLE_OPT_IN",
+            },
         },
         "lineItems": {
             "nodes": [
@@ -195,9 +202,11 @@ def order_rest(order: dict, shop_domain: str) -> dict:
         "admin_graphql_api_id": gid("Order", order["id"]),
         "buyer_accepts_marketing": c["accepts_marketing"],
         "contact_email": c["email"],
+        "cancel_reason": "customer" if order["cancelled_at"] else None,
+        "cancelled_at": rest_time(order["cancelled_at"]) if order["cancelled_at"] else None,
         "created_at": created,
         "currency": "USD",
-        "customer_locale": "en",
+        "customer_locale": order["customer_locale"],
         "email": c["email"],
         "financial_status": "paid",
         "fulfillment_status": None,
@@ -209,7 +218,7 @@ def order_rest(order: dict, shop_domain: str) -> dict:
         "order_status_url": f"https://{shop_domain}/orders/{order['id']}/authenticate",
         "subtotal_price": f"{total:.2f}",
         "tags": ", ".join(order["tags"]),
-        "test": True,
+        "test": order["test"],
         "total_price": f"{total:.2f}",
         "updated_at": updated,
         "customer": {

@@ -169,6 +169,7 @@ class Store:
 
     # -- orders ---------------------------------------------------------------------------------
     def add_order(self, platform: str, fields: dict) -> dict:
+        """Also: customer_locale, test, cancelled (Shopify cancelledAt, WooCommerce status), status, meta_data."""
         check_platform(platform)
         with self.lock:
             lines = []
@@ -202,12 +203,18 @@ class Store:
                     "first_name": customer.get("first_name", "Ada"),
                     "last_name": customer.get("last_name", "Lovelace"),
                     "email": customer.get("email", "ada@example.com"),
-                    "accepts_marketing": bool(customer.get("accepts_marketing", False)),
+                    "accepts_marketing": bool(customer.get("accepts_marketing",
+                                                           fields.get("buyer_accepts_marketing", False))),
                 },
                 "note": fields.get("note", "") or "",
                 "tags": list(fields.get("tags") or []),
+                "customer_locale": fields.get("customer_locale") or None,
+                "test": bool(fields.get("test", False)),
+                "cancelled_at": stamp if fields.get("cancelled") else None,
+                "status": fields.get("status") or ("cancelled" if fields.get("cancelled") else "processing"),
                 "metafields": [],
-                "meta_data": [],
+                "meta_data": [{"id": self.next_id("misc"), "key": m["key"], "value": m["value"]}
+                              for m in fields.get("meta_data") or []],
                 "notes": [],
                 "created_at": stamp,
                 "updated_at": stamp,

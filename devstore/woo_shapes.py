@@ -165,7 +165,7 @@ def order_v3(order: dict, base: str) -> dict:
     return {
         "id": order["id"],
         "parent_id": 0,
-        "status": "processing",
+        "status": order["status"],
         "currency": "USD",
         "version": "7.9.0",
         "prices_include_tax": False,
@@ -193,7 +193,7 @@ def order_v3(order: dict, base: str) -> dict:
         "date_paid": created,
         "cart_hash": "",
         "number": str(order["id"]),
-        "meta_data": [dict(m) for m in order["meta_data"]],
+        "meta_data": [dict(m) for m in order["meta_data"]] + _order_meta(order),
         "line_items": [
             {
                 "id": li["id"],
@@ -231,6 +231,19 @@ def order_v3(order: dict, base: str) -> dict:
         "currency_symbol": "$",
         "_links": _links(base, "orders", order["id"]),
     }
+
+
+def _order_meta(order: dict) -> list[dict]:
+    """What plugins record on a WooCommerce order (no core fields): the buyer's language (WPML), a
+    marketing opt-in at checkout, and WooPayments' test mode."""
+    meta = []
+    if order["customer_locale"]:
+        meta.append({"id": 1, "key": "wpml_language", "value": order["customer_locale"]})
+    if order["customer"]["accepts_marketing"]:
+        meta.append({"id": 2, "key": "_accepts_marketing", "value": "yes"})
+    if order["test"]:
+        meta.append({"id": 3, "key": "_wcpay_mode", "value": "test"})
+    return meta
 
 
 def note_v3(order_id: int, note: dict, base: str) -> dict:

@@ -80,11 +80,13 @@ def enqueue_product_updated(connection: redis.Redis, shop_id: int, product_id: s
 
 
 def enqueue_order_created(connection: redis.Redis, shop_id: int, order_id: str, *, delivery: str = "",
-                          pipeline=None):
-    return queue(connection, DEFAULT).enqueue(
+                          job_timeout: int = 900, pipeline=None):
+    """Queue a follow-up draft for a new order: on the generate queue, as it needs the model."""
+    return queue(connection, GENERATE, job_timeout).enqueue(
         "worker.tasks.order_created", shop_id, order_id,
         job_id=f"order-created-{shop_id}-{order_id}-{_job_id(delivery)}", meta=_meta(shop_id),
-        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, pipeline=pipeline,
+        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, description=f"follow-up shop={shop_id} order={order_id}",
+        pipeline=pipeline,
     )
 
 

@@ -143,6 +143,7 @@ def _dispatch(conn: redis.Redis, pipe, shop, event: WebhookEvent) -> str:
         jobs.enqueue_product_updated(conn, shop.id, event.resource_id, delivery=event.dedupe_key, pipeline=pipe)
         return "queued"
     if event.topic == "order.created":
-        jobs.enqueue_order_created(conn, shop.id, event.resource_id, delivery=event.dedupe_key, pipeline=pipe)
+        jobs.enqueue_order_created(conn, shop.id, event.resource_id, delivery=event.dedupe_key, job_timeout=timeout,
+                                   pipeline=pipe)
         return "queued"
     return "ignored"

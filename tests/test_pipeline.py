@@ -150,14 +150,17 @@ def test_store_errors_retry_then_fail_with_the_reason(app, connected, devstore, 
     assert "StoreAuthError" in (failing.latest_result().exc_string or "")
 
 
-def test_order_created_is_recorded(app, connected, devstore, worker):
+def test_order_created_gets_a_follow_up_draft(app, connected, devstore, worker):
     product_id = next(p["id"] for p in devstore.products() if p["platform"] == "woocommerce")
     order_id = devstore.create_order("woocommerce", line_items=[{"product_id": product_id, "quantity": 1}])
     assert [d["status"] for d in deliver(devstore)] == [200]
     worker.drain()
     with app.extensions["copydesk_sessionmaker"]() as db:
-        entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "order.received"))
-    assert entry.detail == {"order_id": str(order_id)}
+        [draft] = db.scalars(select(Draft).where(Draft.kind == "order_follow_up")).all()
+        entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "draft.created",
+                                                   AuditEntry.draft_id == draft.id))
+    assert draft.product_id == str(order_id) and draft.status == "pending" and draft.fields["message"]
+    assert entry is not None
 
 
 def test_a_refused_write_fails_the_draft_and_the_job_with_the_reason(app, connected, devstore, worker, redis_conn):

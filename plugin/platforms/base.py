@@ -1,7 +1,7 @@
 """The one interface every store platform implements, over normalised dataclasses.
 
-Raw platform JSON never leaves an adapter module: the rest of Copydesk sees `Product`, `CopyFields`
-and `WebhookEvent`, and talks to a store through a `StoreAdapter`.
+Raw platform JSON never leaves an adapter module: the rest of Copydesk sees `Product`, `CopyFields`,
+`Order` and `WebhookEvent`, and talks to a store through a `StoreAdapter`.
 """
 
 from __future__ import annotations
@@ -154,6 +154,51 @@ class Product:
 
 
 @dataclass(frozen=True)
+class OrderLine:
+    product_id: str
+    """"" when the product was deleted since the order was placed."""
+    title: str
+    quantity: int = 1
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order as a follow-up needs it. `first_name` and `email` are personal data: never logged, never
+    stored in a draft's snapshot (only the first name, and only when the shop allows addressing by it)."""
+
+    id: str
+    name: str
+    """What the store calls it: Shopify `#1001`, WooCommerce its number."""
+    first_name: str = ""
+    email: str = ""
+    customer_locale: str = ""
+    """The buyer's language code (`de`, `pt-BR`), "" when the store does not say."""
+    accepts_marketing: bool = False
+    test: bool = False
+    cancelled: bool = False
+    lines: tuple[OrderLine, ...] = ()
+    follow_up_notes: tuple[str, ...] = ()
+    """Follow-up text already on the order: Shopify our metafield's value, WooCommerce customer notes."""
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "order id")
+
+    @property
+    def product_ids(self) -> list[str]:
+        """Each product bought, once, in order of the lines."""
+        return list(dict.fromkeys(line.product_id for line in self.lines if line.product_id))
+
+
+def locale_code(value: object) -> str:
+    """A store's locale (`de`, `de-DE`, `pt_BR`, `fr-CA`) as a language code (`de`, `de-DE`), or ""."""
+    match = re.match(r"^([a-zA-Z]{2,3})(?:[-_]([a-zA-Z]{2}))?$", str(value or "").strip())
+    if not match:
+        return ""
+    language, region = match.groups()
+    return language.lower() + (f"-{region.upper()}" if region else "")
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     """A verified, parsed delivery."""
 
@@ -197,6 +242,11 @@ class StoreAdapter(ABC):
 
     @abstractmethod
     def add_order_note(self, order_id: str, note: str, *, customer_visible: bool) -> None: ...
+
+    @abstractmethod
+    def get_order(self, order_id: str) -> Order:
+        """The order with its lines, buyer's language and consent, and follow-up notes already written.
+        Raises ProductNotFound (the store's not-found error) when the store has no such order."""
 
     @abstractmethod
     def list_products(self, cursor: str | None, page_size: int,

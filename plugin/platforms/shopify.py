@@ -25,11 +25,14 @@ from plugin.errors import (
 )
 from plugin.platforms.base import (
     CopyFields,
+    Order,
+    OrderLine,
     Product,
     StoreAdapter,
     WebhookEvent,
     check_id,
     fields_to_write,
+    locale_code,
     text_digest,
     utc_stamp,
 )
@@ -46,7 +49,11 @@ PRODUCT_QUERY = """query($id: ID!) { product(id: $id) { id title handle descript
  variants(first: 100) { nodes { title sku price selectedOptions { name value } } } } }"""
 # What each call asks of Shopify's cost bucket up front (connections cost 2 + `first`); the unused part
 # comes back after the call, as Shopify refunds it too.
-PRODUCT_QUERY_COST, PRODUCT_UPDATE_COST, ORDER_UPDATE_COST = 110.0, 10.0, 10.0
+PRODUCT_QUERY_COST, PRODUCT_UPDATE_COST, ORDER_UPDATE_COST, ORDER_QUERY_COST = 110.0, 10.0, 10.0, 120.0
+ORDER_QUERY = """query($id: ID!, $ns: String!) { order(id: $id) { id name test cancelledAt customerLocale
+ customer { firstName emailMarketingConsent { marketingState } } email
+ lineItems(first: 50) { nodes { title quantity product { id } } }
+ metafields(first: 10, namespace: $ns) { nodes { namespace key value } } } }"""
 PRODUCT_UPDATE = """mutation($product: ProductUpdateInput!) { productUpdate(product: $product) {
  product { id updatedAt } userErrors { field message } } }"""
 ORDER_UPDATE = """mutation($input: OrderInput!) { orderUpdate(input: $input) {
@@ -211,13 +218,38 @@ class ShopifyAdapter(StoreAdapter):
                 raise ProductNotFound(f"product {product_id}: {text}")
             raise StoreAPIError(f"productUpdate refused: {text[:300]}")
 
+    def _note_field(self) -> tuple[str, str]:
+        return (self.settings.get("order_note_namespace") or "copydesk",
+                self.settings.get("order_note_key") or "follow_up")
+
+    def get_order(self, order_id: str) -> Order:
+        """`order(id:)`: customer data may come back redacted (null) without protected-data approval."""
+        namespace, key = self._note_field()
+        node = self.graphql(ORDER_QUERY, {"id": _gid("Order", order_id), "ns": namespace},
+                            ORDER_QUERY_COST).get("order")
+        if not node:
+            raise ProductNotFound(f"order {order_id} not found in {self.domain}", status=404)
+        customer = node.get("customer") or {}
+        consent = (customer.get("emailMarketingConsent") or {}).get("marketingState") or ""
+        lines = tuple(OrderLine(product_id=str((li.get("product") or {}).get("id") or "").rsplit("/", 1)[-1],
+                                title=li.get("title") or "", quantity=int(li.get("quantity") or 1))
+                      for li in (node.get("lineItems") or {}).get("nodes") or [])
+        notes = tuple(str(m.get("value") or "") for m in (node.get("metafields") or {}).get("nodes") or []
+                      if m.get("namespace") == namespace and m.get("key") == key and m.get("value"))
+        return Order(id=check_id(str(node.get("id") or "").rsplit("/", 1)[-1], "order id"),
+                     name=node.get("name") or "", first_name=customer.get("firstName") or "",
+                     email=node.get("email") or "", customer_locale=locale_code(node.get("customerLocale")),
+                     accepts_marketing=consent.upper() == "SUBSCRIBED", test=bool(node.get("test")),
+                     cancelled=bool(node.get("cancelledAt")), lines=lines, follow_up_notes=notes)
+
     def add_order_note(self, order_id: str, note: str, *, customer_visible: bool) -> None:
         """An order metafield (settings `order_note_namespace`/`order_note_key`): never the buyer's own note,
         which `orderUpdate(note:)` would overwrite. Shopify shows metafields to customers only through the
         shop's notification templates, so `customer_visible` is the template's business."""
+        namespace, key = self._note_field()
         metafield = {
-            "namespace": self.settings.get("order_note_namespace") or "copydesk",
-            "key": self.settings.get("order_note_key") or "follow_up",
+            "namespace": namespace,
+            "key": key,
             "type": "multi_line_text_field",
             "value": note,
         }

@@ -24,11 +24,14 @@ from requests_oauthlib import OAuth1
 from plugin.errors import BadRequest, BadSignature, ProductNotFound, RateLimited, StoreAPIError
 from plugin.platforms.base import (
     CopyFields,
+    Order,
+    OrderLine,
     Product,
     StoreAdapter,
     WebhookEvent,
     check_id,
     fields_to_write,
+    locale_code,
     text_digest,
     utc_stamp,
 )
@@ -38,6 +41,12 @@ PLATFORM = "woocommerce"
 REQUIRED_HEADERS = ("X-WC-Webhook-Topic", "X-WC-Webhook-Resource", "X-WC-Webhook-Event")
 TOPICS = ("product.created", "product.updated", "order.created")
 _PING = re.compile(rb"^webhook_id=\d{1,20}$")
+LOCALE_KEYS = ("_customer_locale", "wpml_language", "_wpml_language", "pll_language")
+"""Order meta that carries the buyer's language (WooCommerce has no core field: multilingual plugins)."""
+MARKETING_KEYS = ("_accepts_marketing", "_wc_marketing_consent", "mailpoet_subscribe_on_checkout")
+"""Order meta recording a marketing opt-in at checkout (no core field either: without one, no consent)."""
+CANCELLED = ("cancelled", "refunded", "failed", "trash")
+"""Statuses no follow-up is written for."""
 DEFAULT_SEO_KEYS = {"seo_title": "_yoast_wpseo_title", "seo_description": "_yoast_wpseo_metadesc"}
 
 
@@ -166,6 +175,28 @@ class WooCommerceAdapter(StoreAdapter):
         """An order note; `customer_visible` makes WooCommerce email it to the customer."""
         self._call("POST", f"orders/{check_id(order_id)}/notes",
                    json={"note": note, "customer_note": customer_visible, "added_by_user": False})
+
+    def get_order(self, order_id: str) -> Order:
+        """`GET orders/<id>` and its customer notes. A test order is one WooPayments took in test mode
+        (meta `_wcpay_mode` = test): WooCommerce itself has no test flag."""
+        order_id = check_id(order_id)
+        data = self._call("GET", f"orders/{order_id}")
+        meta = {m.get("key"): m.get("value") for m in data.get("meta_data") or [] if isinstance(m, dict)}
+        notes = self._call("GET", f"orders/{order_id}/notes", params={"type": "customer"})
+        billing = data.get("billing") or {}
+        lines = tuple(OrderLine(product_id=str(li.get("product_id") or ""),
+                                title=li.get("name") or "", quantity=int(li.get("quantity") or 1))
+                      for li in data.get("line_items") or [] if isinstance(li, dict))
+        return Order(
+            id=check_id(data.get("id"), "order id"), name=str(data.get("number") or data.get("id")),
+            first_name=billing.get("first_name") or "", email=billing.get("email") or "",
+            customer_locale=next((locale_code(meta[k]) for k in LOCALE_KEYS if locale_code(meta.get(k))), ""),
+            accepts_marketing=any(str(meta.get(k) or "").lower() in ("1", "yes", "true") for k in MARKETING_KEYS),
+            test=str(meta.get("_wcpay_mode") or "").lower() == "test",
+            cancelled=str(data.get("status") or "") in CANCELLED, lines=lines,
+            follow_up_notes=tuple(str(n.get("note") or "") for n in notes if isinstance(notes, list)
+                                  and isinstance(n, dict) and n.get("customer_note")),
+        )
 
     def list_products(self, cursor: str | None, page_size: int,
                       updated_since: datetime | None = None) -> tuple[list[Product], str | None]:

@@ -47,6 +47,9 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     from plugin.install import woocommerce_connect
 
     app.register_blueprint(woocommerce_connect.bp)
+    from plugin import questions
+
+    app.register_blueprint(questions.bp)
     panel.register(app)
 
     @app.get("/")

@@ -141,6 +141,33 @@ class DataExport(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Question(Base):
+    """A storefront customer's question (`plugin.questions`). The asker's email is sealed with the shop
+    Vault like credentials; the IP is kept only as a keyed hash. The answer draft (kind "answer") names
+    the question by id in `Draft.product_id`."""
+
+    __tablename__ = "questions"
+    __table_args__ = (Index("ix_questions_shop_status", "shop_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    """Unguessable; the widget polls the answer with it."""
+    product_id: Mapped[str] = mapped_column(String(64), default="")
+    text: Mapped[str] = mapped_column(Text)
+    email_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    """Vault-sealed {"email": ...}; None when the asker gave none."""
+    order_number: Mapped[str] = mapped_column(String(32), default="")
+    channel: Mapped[str] = mapped_column(String(20))
+    """Where it was asked: "app_proxy" (Shopify) or "woocommerce"."""
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    """new (queued) → pending (a person reviews the answer) | answered | refused."""
+    answer: Mapped[str] = mapped_column(Text, default="")
+    ip_hash: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (web) don't block the writer (worker)

@@ -35,6 +35,7 @@ _PREFIXED: dict[str, tuple[str, type]] = {
     "COPYDESK_SEED": ("seed", int),
     "COPYDESK_LOG_LEVEL": ("log_level", str),
     "COPYDESK_SHOPIFY_API_SECRET_PREVIOUS": ("shopify_api_secret_previous", str),
+    "COPYDESK_SMTP_URL": ("smtp_url", str),
 }
 _CONVENTIONAL: dict[str, tuple[str, type]] = {
     "REDIS_URL": ("redis_url", str),
@@ -43,7 +44,7 @@ _CONVENTIONAL: dict[str, tuple[str, type]] = {
     "SHOPIFY_API_SECRET": ("shopify_api_secret", str),
 }
 _SECRET_FIELDS = {"secret_key", "secret_key_previous", "shopify_api_secret", "shopify_api_secret_previous",
-                  "openai_api_key"}
+                  "openai_api_key", "smtp_url"}
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -85,6 +86,9 @@ class Settings:
     """Seconds a delivery is remembered; Shopify retries for 4 hours, retries can come a day late."""
     seed: int = 0
     log_level: str = "INFO"
+    smtp_url: str = ""
+    """Where answers by email are sent: `smtp://user:password@host:port?from=shop@example.com` (or
+    `smtps://`, or `smtp+starttls://`). Empty: the email answer channel fails with a reason."""
 
     def __post_init__(self) -> None:
         if not self.secret_key:

@@ -9,8 +9,10 @@ an exception here leaves the delivery unmarked, so Shopify retries it. Every han
   A delivery triggered before the current install (`X-Shopify-Triggered-At`) is ignored.
 - `app/scopes_update`: stores `current` as the shop's granted scopes.
 - `customers/data_request`: a JSON export (audit entries and drafts about the orders named, i.e. order
-  follow-ups) stored as a `DataExport` row, fetched by the merchant at /panel/exports/<id>.
-- `customers/redact`: deletes that customer's order records, drafts and earlier exports.
+  follow-ups, and the questions asked with the customer's email, with their answers) stored as a
+  `DataExport` row, fetched by the merchant at /panel/exports/<id>.
+- `customers/redact`: deletes that customer's order records, drafts, questions (with their answer
+  drafts) and earlier exports.
 - `shop/redact`: deletes the shop row; drafts, audit, staff and exports go with it (ON DELETE CASCADE).
 
 The compliance topics and `app/uninstalled` are accepted for a shop that is already uninstalled.
@@ -30,6 +32,7 @@ from sqlalchemy import delete, select
 from plugin.db import AuditEntry, DataExport, Draft, Shop, utcnow
 from plugin.errors import BadRequest
 from plugin.jobs import QUEUES, queue
+from plugin.questions_store import by_email
 
 log = logging.getLogger(__name__)
 TOPICS = ("app/uninstalled", "app/scopes_update", "customers/data_request", "customers/redact", "shop/redact")
@@ -133,18 +136,36 @@ def _customer_rows(db, shop_id: int, order_ids: set[str], customer_id: str):
     return entries, drafts
 
 
+def _questions(db, shop_id: int, customer: dict) -> list:
+    """The customer's questions (asked with the email of the payload), and their answer drafts."""
+    email = customer.get("email")
+    if not isinstance(email, str) or not email.strip():
+        return []
+    return by_email(db, current_app.extensions["copydesk_vault"], shop_id, email)
+
+
+def _answer_drafts(db, shop_id: int, questions) -> list:
+    ids = [str(q.id) for q in questions]
+    return list(db.scalars(select(Draft).where(Draft.shop_id == shop_id, Draft.kind == "answer",
+                                               Draft.product_id.in_(ids)))) if ids else []
+
+
 def data_request(db, conn, shop: Shop, payload: dict) -> str:
     customer = payload.get("customer") or {}
     customer_id = str(customer.get("id") or "")
     orders = _ids(payload.get("orders_requested"))
     request_id = str((payload.get("data_request") or {}).get("id") or "")[:64]
     entries, drafts = _customer_rows(db, shop.id, orders, customer_id)
+    questions = _questions(db, shop.id, customer)
     export = {
         "shop": shop.domain, "customer_id": customer_id, "data_request_id": request_id,
         "orders_requested": sorted(orders), "generated_at": utcnow().isoformat(),
         "order_events": [{"action": e.action, "at": e.created_at.isoformat(), "detail": e.detail} for e in entries],
         "order_drafts": [{"id": d.id, "kind": d.kind, "order_id": d.product_id, "status": d.status,
                           "fields": d.fields, "created_at": d.created_at.isoformat()} for d in drafts],
+        "questions": [{"id": q.id, "question": q.text, "product_id": q.product_id, "order_number": q.order_number,
+                       "status": q.status, "answer": q.answer, "asked_at": q.created_at.isoformat(),
+                       "answered_at": q.answered_at.isoformat() if q.answered_at else None} for q in questions],
     }
     row = DataExport(shop_id=shop.id, request_id=request_id, customer_id=customer_id, payload=export)
     db.add(row)
@@ -158,12 +179,14 @@ def data_request(db, conn, shop: Shop, payload: dict) -> str:
 def customer_redact(db, conn, shop: Shop, payload: dict) -> str:
     customer_id = str((payload.get("customer") or {}).get("id") or "")
     entries, drafts = _customer_rows(db, shop.id, _ids(payload.get("orders_to_redact")), customer_id)
-    for row in entries + drafts:
+    questions = _questions(db, shop.id, payload.get("customer") or {})
+    drafts += _answer_drafts(db, shop.id, questions)
+    for row in entries + drafts + questions:
         db.delete(row)
     if customer_id:
         db.execute(delete(DataExport).where(DataExport.shop_id == shop.id, DataExport.customer_id == customer_id))
     db.add(AuditEntry(shop_id=shop.id, actor="shopify", action="privacy.customer_redacted",
-                      detail={"records": len(entries) + len(drafts)}))
+                      detail={"records": len(entries) + len(drafts) + len(questions)}))
     db.commit()
     return "redacted"
 

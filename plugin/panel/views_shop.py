@@ -88,8 +88,24 @@ def settings_page():
     exports = list(get_db().scalars(select(DataExport).where(DataExport.shop_id == shop.id)
                                     .order_by(DataExport.id.desc()).limit(50)))
     return render_template("panel/settings.html", conf=conf, error=error,
-                           labels=LABELS, fields=COPY_FIELDS, used=used, exports=exports,
+                           labels=LABELS, fields=COPY_FIELDS, used=used, exports=exports, widget=_widget(shop),
                            notice=notice()), 400 if error else 200
+
+
+def _widget(shop: Shop) -> dict:
+    """How to put the questions widget on the storefront: the script tag (WooCommerce, with the shop's
+    publishable key) or the theme snippet (Shopify, through the app proxy)."""
+    from plugin import questions_store
+
+    app_url = current_app.config["COPYDESK"].app_url.rstrip("/")
+    if shop.platform == "shopify":
+        return {"platform": "shopify",
+                "tag": '<script src="/apps/copydesk/widget.js" data-endpoint="/apps/copydesk" '
+                       'data-product="{{ product.id | escape }}" defer></script>'}
+    key = questions_store.widget_key(get_db(), shop)
+    return {"platform": "woocommerce", "key": key,
+            "tag": f'<script src="{app_url}/questions/widget.js" data-app="{app_url}" data-key="{key}" '
+                   'data-product="PRODUCT_ID" defer></script>'}
 
 
 def _read_settings_form() -> tuple[dict, dict, list[str]]:

@@ -10,7 +10,14 @@ from datetime import timedelta
 
 
 def register(app) -> None:
-    from plugin.panel import views_auth, views_connect, views_draft, views_queue, views_shop  # noqa: F401 - routes
+    from plugin.panel import (  # noqa: F401 - routes
+        views_auth,
+        views_campaign,
+        views_connect,
+        views_draft,
+        views_queue,
+        views_shop,
+    )
     from plugin.panel.auth import purl
     from plugin.panel.blueprint import bp
 

@@ -12,6 +12,7 @@ from plugin import jobs
 from plugin.db import Draft
 from plugin.drafts import open_claims, transition
 from plugin.jobs import PREFIX
+from plugin.kinds import KINDS
 from plugin.panel import queries
 from plugin.panel.auth import current, purl
 from plugin.panel.blueprint import bp
@@ -41,6 +42,8 @@ def notice() -> str:
 
 def title_of(draft: Draft) -> str:
     return str((draft.input_snapshot or {}).get("title") or f"Product {draft.product_id}")
+
+UNSENT_KINDS = tuple(name for name, kind in KINDS.items() if not kind.delivers)
 
 
 @bp.get("/")
@@ -80,6 +83,9 @@ def bulk():
     for draft_id in ids:
         draft = queries.draft_of_shop(db, principal.shop_id, draft_id)
         if draft is None or draft.status not in allowed:
+            skipped += 1
+            continue
+        if action == "approve" and draft.kind in UNSENT_KINDS:  # campaigns: approved and exported one by one
             skipped += 1
             continue
         if action == "approve" and open_claims(draft):  # a person accepts each claim on the draft's page

@@ -28,6 +28,9 @@ CREDS = {"shop_token": "shpat_demo_token", "app_secret": "demo-app-secret",
 
 
 STAFF_EMAIL = "demo@copydesk.test"
+POLICIES = {"policy_shipping": "Orders ship within 2 working days.",
+            "policy_returns": "Unused items can be returned within 30 days for a full refund.",
+            "policy_warranty": "Every item carries a 2-year warranty against manufacturing faults."}
 
 
 def _kept_secret(instance: Path, name: str, size: int) -> str:
@@ -134,6 +137,7 @@ def run_demo(args) -> int:
 
 def _connect_stores(settings: Settings, store_url: str, web_url: str, auto: str, password: str) -> None:
     from devstore.client import DevStoreClient
+    from plugin import questions_store
     from plugin.crypto import Vault
     from plugin.panel.accounts import add_staff
     from plugin.shops import add_shop
@@ -148,24 +152,43 @@ def _connect_stores(settings: Settings, store_url: str, web_url: str, auto: str,
         woo = add_shop(db, vault, platform="woocommerce", domain=store_url, api_url=store_url,
                  credentials={"consumer_key": CREDS["ck"], "consumer_secret": CREDS["cs"],
                               "webhook_secret": CREDS["hook"]},
-                 settings={"auto_publish": auto in ("all", "woocommerce")}, actor="demo")
+                 settings={"auto_publish": auto in ("all", "woocommerce"), "instant_answers": True,
+                           "follow_up_first_name": True, **POLICIES}, actor="demo")
         for shop in (shopify, woo):  # one login that opens both demo shops
             add_staff(db, shop, STAFF_EMAIL, password, actor="demo")
+        widget_key = questions_store.widget_key(db, woo)
     store.config(
         shopify={"shop_domain": SHOP, "access_token": CREDS["shop_token"], "app_secret": CREDS["app_secret"],
                  "webhook_url": f"{web_url}/webhooks/shopify"},
         woocommerce={"consumer_key": CREDS["ck"], "consumer_secret": CREDS["cs"], "webhook_secret": CREDS["hook"],
                      "webhook_url": f"{web_url}/webhooks/woocommerce"},
     )
-    for product in store.products():
+    products = store.products()
+    for product in products:
         topic = "products/create" if product["platform"] == "shopify" else "product.created"
         store.fire(product["platform"], topic, product["id"])
+    _sample_order_and_question(store, web_url, widget_key, [p for p in products if p["platform"] == "woocommerce"])
+
+
+def _sample_order_and_question(store, web_url: str, widget_key: str, woo_products: list[dict]) -> None:
+    """A WooCommerce order (its follow-up is drafted after the products' copy) and a storefront question."""
+    mug = next((p for p in woo_products if "Mug" in p["title"]), woo_products[0])
+    store.create_order("woocommerce", [{"product_id": woo_products[0]["id"], "quantity": 1},
+                                       {"product_id": mug["id"], "quantity": 2}],
+                       customer={"first_name": "Ada", "email": "ada@example.com", "accepts_marketing": False})
+    asked = requests.post(f"{web_url}/questions/w/{widget_key}", timeout=10,
+                          json={"product_id": str(mug["id"]), "question": f"What is the {mug['title']} made of?"})
+    asked.raise_for_status()
+    print(f"  Sample question about the {mug['title']} asked through the storefront widget's endpoint "
+          f"({asked.json()['status']}); a sample order placed: its follow-up is written after the products.",
+          flush=True)
 
 
 def _follow_drafts(settings: Settings, children, until: int, started: float) -> int:
     from sqlalchemy import select
 
     from plugin.db import Draft, Shop, make_engine, make_sessionmaker
+    from plugin.kinds import KINDS
 
     engine = make_engine(settings.sqlalchemy_url)
     sessions = make_sessionmaker(engine)
@@ -187,8 +210,11 @@ def _follow_drafts(settings: Settings, children, until: int, started: float) -> 
                 first = False
             seen[draft.id] = draft.status
             title = draft.input_snapshot.get("title", "")
-            print(f"draft {draft.id:>3} [{platform:<11}] {draft.status:<9} {title}: "
-                  f"{draft.fields.get('seo_title', '')!r}", flush=True)
+            kind = KINDS.get(draft.kind)
+            shown = draft.fields.get("seo_title") if draft.kind == "product_copy" else \
+                " ".join(str(next(iter(draft.fields.values()), "")).split())[:160]
+            print(f"draft {draft.id:>3} [{platform:<11}] {draft.status:<9} "
+                  f"{kind.label if kind else draft.kind} · {title}: {shown or ''!r}", flush=True)
         if until and len(seen) >= until:
             print(f"{len(seen)} drafts after {time.monotonic() - started:.1f} s", flush=True)
             return 0

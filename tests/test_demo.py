@@ -19,15 +19,19 @@ def test_demo_runs_every_process_and_shows_drafts(tmp_path, tiny_model):
     web, store = _free_port(), _free_port()
     done = subprocess.run(
         [sys.executable, "-m", "plugin.cli", "demo", "--port", str(web), "--store-port", str(store),
-         "--until-drafts", "20"],
+         "--until-drafts", "22"],
         env=env, capture_output=True, text=True, timeout=300,
     )
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     assert f"http://127.0.0.1:{store}/" in out
     drafts = re.findall(r"^draft +(\d+) \[(\w+) *\] (\w+)", out, re.M)
-    assert len({d[0] for d in drafts}) >= 20
+    assert len({d[0] for d in drafts}) >= 22
     assert {d[1] for d in drafts} == {"shopify", "woocommerce"}
+    # Besides the 20 products' copy: the sample order's follow-up and the sample question's answer.
+    assert re.search(r"^draft +\d+ \[woocommerce *\] \w+ +order follow-up · ", out, re.M), out[-3000:]
+    assert re.search(r"^draft +\d+ \[woocommerce *\] \w+ +answer · ", out, re.M), out[-3000:]
+    assert "Sample question about the Enamel Camping Mug" in out
     assert "demo stopped" in out
     # It printed a staff login for the panel, and that login opens both demo shops.
     login = re.search(r"Review the drafts: (\S+)\n +log in as (\S+) with password (\S+)", out)

@@ -4,6 +4,7 @@ Flask's test client against the real redis-server and database of conftest.py.""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from urllib.parse import parse_qs, urlsplit
@@ -452,3 +453,19 @@ def test_settings_page_lists_this_shops_data_requests_only(app, shop, client):
     download = client.get(f"/panel/exports/{mine_id}")
     assert download.status_code == 200 and download.json == {"orders": []}
     assert client.get(f"/panel/exports/{theirs_id}").status_code == 404
+
+
+def test_settings_page_gives_the_questions_widget_snippet(app, shop, client):
+    # Shopify: the theme snippet through the app proxy; no key is needed (Shopify signs proxy requests).
+    text = client.get("/panel/settings").get_data(as_text=True)
+    assert "/apps/copydesk/widget.js" in text and 'data-testid="widget-key"' not in text
+    # WooCommerce: the shop's publishable key, made once and the same on every visit, in the script tag.
+    woo = make_shop(app, "https://woo-widget.example", platform="woocommerce")
+    make_staff(app, woo, "woo-staff@example.com")
+    woo_client = logged_in(app, "woo-staff@example.com")
+    first = woo_client.get("/panel/settings").get_data(as_text=True)
+    key = re.search(r'data-testid="widget-key">([^<]+)<', first).group(1)
+    assert key.startswith(f"{woo}-") and len(key) > 20
+    shown = html.unescape(first)  # the tag is shown as text, escaped
+    assert f'data-key="{key}"' in shown and "/questions/widget.js" in shown and "&lt;script src=" in first
+    assert f'data-testid="widget-key">{key}<' in woo_client.get("/panel/settings").get_data(as_text=True)

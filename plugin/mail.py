@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import smtplib
+import ssl
 from email.message import EmailMessage
 from email.utils import make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -43,11 +44,15 @@ def send(url: str, to: str, subject: str, body: str, *, timeout: float = 10.0, r
     if reply_to:
         message["Reply-To"] = reply_to
     message.set_content(body)
-    kind = smtplib.SMTP_SSL if conf["scheme"] == "smtps" else smtplib.SMTP
+    tls = ssl.create_default_context()  # verify the server's certificate (smtplib's default does not)
     try:
-        with kind(conf["host"], conf["port"], timeout=timeout) as client:
+        if conf["scheme"] == "smtps":
+            client = smtplib.SMTP_SSL(conf["host"], conf["port"], timeout=timeout, context=tls)
+        else:
+            client = smtplib.SMTP(conf["host"], conf["port"], timeout=timeout)
+        with client:
             if conf["scheme"] == "smtp+starttls":
-                client.starttls()
+                client.starttls(context=tls)
             if conf["user"]:
                 client.login(conf["user"], conf["password"])
             client.send_message(message)

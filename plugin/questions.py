@@ -5,7 +5,7 @@ here as `/proxy/*`, same origin for the customer, so no CORS). Every request car
 `signature` query parameter, checked as platforms.md 1.5 says: drop `signature`, sort by key, join the
 values of a repeated key with commas, concatenate `key=value` with no separator, hex HMAC-SHA256 with
 the app secret, compared in constant time. A missing or wrong signature, or a `timestamp` more than
-MAX_AGE seconds old or in the future, is 401; a repeated `signature`/`shop`/`timestamp`, a timestamp
+MAX_AGE seconds old or LEEWAY ahead, is 401; a repeated `signature`/`shop`/`timestamp`, a timestamp
 that is not a number or a shop that is not a shop domain, 400.
 
 WooCommerce: public endpoints under `/questions/w/<widget key>` (the shop's publishable key,
@@ -37,10 +37,13 @@ from plugin.shops import effective_settings, find_shop
 from plugin.state import get_db, get_redis
 
 bp = Blueprint("questions", __name__)
-MAX_AGE = 300
-"""Seconds an app proxy request's timestamp stays valid."""
-LEEWAY = 5
+MAX_AGE = 90
+"""Seconds an app proxy request's timestamp stays valid: Shopify's own library allows 90 s of difference."""
+LEEWAY = 90
 """Seconds a timestamp may be ahead of our clock (clock skew) before it counts as from the future."""
+ANONYMOUS_FACTOR = 20
+"""Proxy questions from visitors who are not logged in share one per-shop allowance of this many times the
+per-visitor limit: they arrive from Shopify's servers, so their own address is not known."""
 SINGLE = ("signature", "shop", "timestamp")
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -76,8 +79,9 @@ def verify_proxy(args, secrets: list[str], now: float | None = None) -> str:
     if not stamp.isdigit():
         raise ProxyRefused(400, "timestamp is missing or not a number")
     message = proxy_message(args).encode()
-    good = any(hmac.compare_digest(hmac.new(secret.encode(), message, hashlib.sha256).hexdigest(),
-                                   signature.lower()) for secret in secrets if secret)
+    given = signature.lower().encode("utf-8", "replace")  # bytes: a non-ASCII str would raise, not refuse
+    good = any(hmac.compare_digest(hmac.new(secret.encode(), message, hashlib.sha256).hexdigest().encode(), given)
+               for secret in secrets if secret)
     if not good:
         raise ProxyRefused(401, "unauthorized")
     age = (time.time() if now is None else now) - int(stamp)
@@ -145,7 +149,20 @@ def widget_script():
 
 @bp.post("/proxy/questions")
 def proxy_ask():
-    return _ask(_proxy_shop(), "app_proxy")
+    shop = _proxy_shop()
+    per_hour = int(effective_settings(shop)["questions_per_ip_hour"])
+    customer = request.args.get("logged_in_customer_id", "")
+    if customer.isdigit():
+        who, limit = f"customer:{customer}", per_hour
+    else:
+        who, limit = "anonymous", per_hour * ANONYMOUS_FACTOR
+    try:
+        wait = store.rate_limited(get_redis(), shop.id, who, limit)
+    except redis.RedisError:
+        return _error(503, "questions cannot be taken right now", **{"Retry-After": "30"})
+    if wait:
+        return _error(429, "too many questions; try again later", **{"Retry-After": str(wait)})
+    return _ask(shop, "app_proxy")
 
 
 @bp.get("/proxy/questions/<token>")

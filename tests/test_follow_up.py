@@ -217,3 +217,43 @@ def test_regenerate_supersedes_and_auto_publish_sends(app, connected, devstore, 
     draft = follow_ups(app, shop_id)[-1]
     assert draft.status == "published", draft.reason
     assert [n["note"] for n in devstore.order("woocommerce", order_id)["notes"]] == [CLEAN]
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_a_second_follow_up_for_one_order_is_never_sent(app, connected, devstore, worker, redis_conn, model,
+                                                        platform):
+    """Two approved drafts for one order (say, one made before a regenerate was refused): the buyer gets one."""
+    shop_id = connected[platform]
+    order_id = order(devstore, worker, platform)
+    [first] = follow_ups(app, shop_id)
+    publish(app, worker, redis_conn, first.id)
+    with app.extensions["copydesk_sessionmaker"]() as db:
+        second = Draft(shop_id=shop_id, kind="order_follow_up", product_id=str(order_id), status="pending",
+                       fields={"message": CLEAN.replace("Thank you", "Many thanks")}, input_snapshot={},
+                       input_hash="second", seed=7, checks={})
+        db.add(second)
+        db.commit()
+        second_id = second.id
+    publish(app, worker, redis_conn, second_id)
+    statuses = {d.id: (d.status, d.reason) for d in follow_ups(app, shop_id)}
+    assert statuses[first.id][0] == "published"
+    assert statuses[second_id][0] == "stale" and "already has a follow-up" in statuses[second_id][1]
+    assert len(note_writes(devstore, platform)) == 1
+    # Nor can an approved or sent follow-up be regenerated into a second message.
+    from worker import context
+    from worker.follow_up import regenerate
+
+    assert regenerate(context.get(), first.id).startswith("not regenerated")
+
+
+def test_an_unpaid_order_waits_for_payment(app, connected, devstore, worker, redis_conn, model):
+    from rq.registry import ScheduledJobRegistry
+
+    shop_id = connected["woocommerce"]
+    order_id = order(devstore, worker, "woocommerce", status="pending")
+    [draft] = follow_ups(app, shop_id)
+    publish(app, worker, redis_conn, draft.id)
+    assert follow_ups(app, shop_id)[0].status == "approved"  # not sent, not failed: retried later
+    assert f"publish-{draft.id}" in ScheduledJobRegistry(jobs.PUBLISH, connection=redis_conn).get_job_ids()
+    assert not note_writes(devstore, "woocommerce")
+    assert devstore.order("woocommerce", order_id)["notes"] == []

@@ -86,6 +86,7 @@ def test_app_proxy_signature(app, connected, web):
     assert requests.get(proxied(web, status), timeout=5).status_code == 404  # verified; no such question
     assert requests.get(proxied(web, status, signature="0" * 64), timeout=5).status_code == 401
     assert requests.get(proxied(web, status, when=time.time() - 301), timeout=5).status_code == 401
+    assert requests.get(proxied(web, status, when=time.time() - 100), timeout=5).status_code == 401  # Shopify: 90 s
     assert requests.get(proxied(web, status, when=time.time() + 120), timeout=5).status_code == 401
     assert requests.get(f"{web.url}/proxy/{status}?shop={SHOP_DOMAIN}&timestamp={int(time.time())}",
                         timeout=5).status_code == 401
@@ -182,6 +183,14 @@ def test_instant_answer_when_enabled_and_grounded(app, connected, devstore, web,
     assert requests.get(f"{url}/{token}", timeout=5).json() == {"status": "answered", "answer": GOOD}
     [draft] = _answer_drafts(app, _question(app, token).id)
     assert draft.status == "published" and draft.checks["passed"]
+    # A price the product data does not state, or a banned word, is never answered at once.
+    for text in (GOOD + " It costs $12.99 today.", GOOD + " It is a must-have."):
+        use(Answers(text))
+        token = requests.post(url, json={"question": "Price?", "product_id": str(product)}, timeout=5).json()["token"]
+        worker.drain()
+        assert requests.get(f"{url}/{token}", timeout=5).json()["status"] == "pending"
+        [draft] = _answer_drafts(app, _question(app, token).id)
+        assert draft.status == "pending" and not draft.checks["results"]["rules"]["passed"], draft.checks
 
 
 def test_order_question_refused_without_the_orders_email(app, connected, devstore, web, worker):
@@ -271,6 +280,23 @@ def test_email_channel(app, connected, devstore, web, worker, redis_conn, smtp):
         assert "To: kim@example.com" in message and GOOD in message
         jobs.enqueue_publish(redis_conn, draft.id, actor="staff:test", shop_id=shop_id)  # again: not resent
         worker.drain()
+        assert len(server.messages) == 1
+        with app.extensions["copydesk_sessionmaker"]() as db:  # a retry after the send landed: not resent
+            db.get(Draft, draft.id).status = "approved"
+            db.commit()
+        jobs.enqueue_publish(redis_conn, draft.id, actor="staff:test", shop_id=shop_id)
+        worker.drain()
+        assert len(server.messages) == 1 and _answer_drafts(app, _question(app, token).id)[0].status == "published"
+        # An earlier try that stopped mid-send (worker killed): a person decides; nothing is sent blind.
+        token = requests.post(url, json={"question": "Colour?", "email": "kim@example.com", "product_id": product},
+                              timeout=5).json()["token"]
+        worker.drain()
+        [draft] = _answer_drafts(app, _question(app, token).id)
+        redis_conn.set(f"{jobs.PREFIX}:answer-sent:{draft.id}", "sending")
+        _approve(app, redis_conn, draft.id)
+        worker.drain()
+        [draft] = _answer_drafts(app, _question(app, token).id)
+        assert draft.status == "failed" and "stopped while sending" in draft.reason
         assert len(server.messages) == 1
     else:
         assert draft.status == "failed" and "COPYDESK_SMTP_URL" in draft.reason

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 import prompts
-from model.checks import text_kinds
+from model.checks import rules, text_kinds
 from plugin.db import Draft, Question, utcnow
 from plugin.drafts import audit, supersede_pending, transition
 from plugin.errors import ProductNotFound
@@ -35,12 +35,14 @@ from plugin.questions_store import ORDER_REFUSED, asker_email
 from worker import context
 from worker.context import Context
 from worker.pipeline import adapter, load_shop, style_for
+from worker.retry import retry_transient
 
 log = logging.getLogger(__name__)
 TASK, ACTOR, MAX_NEW_TOKENS = "answer", "worker", 160
 SENT_TTL = 90 * 24 * 3600
 
 
+@retry_transient
 def answer_question(question_id: int):
     """RQ entry point: the answer draft's id, or why none was written."""
     return write_answer(context.get(), int(question_id))
@@ -97,14 +99,16 @@ def _generate(ctx: Context, shop_id: int, settings: dict, question: dict, produc
     raw = generator.generate([messages], max_new_tokens=MAX_NEW_TOKENS, seed=seed, temperature=0.3, top_p=0.9)[0]
     text = plain(raw)
     grounding, claims = text_kinds.check(snapshot, {"answer": text})
+    rule = rules.check(text_kinds.facts_record(snapshot), {"answer": text},
+                       banned=settings.get("banned_words") or (), use_defaults=bool(settings.get("banned_defaults")))
     guard = problems(raw, system_prompt=messages[0]["content"], asker_email=question["email"],
                      asker_order=question["order_number"], facts=_facts(snapshot))
     if not text:
         guard.append("guard: the model wrote no answer")
-    flags = [*guard, *(f"grounding: {p}" for p in grounding.problems)]
-    checks = {"results": {"grounding": grounding.to_dict(),
+    flags = [*guard, *(f"grounding: {p}" for p in grounding.problems), *(f"rules: {p}" for p in rule.problems)]
+    checks = {"results": {"grounding": grounding.to_dict(), "rules": rule.to_dict(),
                           "guard": {"passed": not guard, "problems": guard, "detail": {}}},
-              "claims": claims, "flags": flags, "passed": grounding.passed and not guard,
+              "claims": claims, "flags": flags, "passed": grounding.passed and rule.passed and not guard,
               "model": generator.model_id, **({"note": note} if note else {})}
     return text, snapshot, checks, generator
 
@@ -163,23 +167,27 @@ def write_answer(ctx: Context, question_id: int, *, seed: int | None = None, not
                           reason=f"superseded by draft {draft.id}", actor=ACTOR, kind="answer")
         if instant:
             transition(db, draft, "published", actor="instant", detail={"channel": "widget"})
-        db.commit()
+        _settle_in(db, question_id, "answered" if instant else "pending", text if instant else "")
+        db.commit()  # the draft, its audit entries and the question's state together
         draft_id = draft.id
-    _settle(ctx, question_id, "answered" if instant else "pending", text if instant else "")
     log.info("answer draft %s written for shop %s (%s)", draft_id, shop_id, "instant" if instant else "review")
     return draft_id
 
 
 def _settle(ctx: Context, question_id: int, status: str, answer: str) -> None:
     with ctx.sessions() as db:
-        question = db.get(Question, question_id)
-        if question is None or question.status == "answered":
-            return
-        question.status = status
-        question.answer = answer
-        if status in ("answered", "refused"):
-            question.answered_at = utcnow()
+        _settle_in(db, question_id, status, answer)
         db.commit()
+
+
+def _settle_in(db, question_id: int, status: str, answer: str) -> None:
+    question = db.get(Question, question_id)
+    if question is None or question.status == "answered":
+        return
+    question.status = status
+    question.answer = answer
+    if status in ("answered", "refused"):
+        question.answered_at = utcnow()
 
 
 def regenerate(ctx: Context, draft_id: int, *, note: str, seed: int | None):
@@ -235,14 +243,23 @@ def _email(ctx: Context, draft_id: int, domain: str, to: str, text: str) -> str:
     if not to:
         return "not sent: the customer gave no email address"
     marker = f"{PREFIX}:answer-sent:{draft_id}"
-    if not ctx.redis.set(marker, "1", nx=True, ex=SENT_TTL):
-        return ""  # a retried job: the email went out already
+    if not ctx.redis.set(marker, "sending", nx=True, ex=SENT_TTL):
+        state = ctx.redis.get(marker)
+        if state == b"sent":
+            return ""  # a retried job: the email went out already
+        # An earlier try stopped mid-send (worker killed): whether the email left is unknown. A person
+        # decides rather than the customer getting it twice or not at all.
+        return "not sent: an earlier attempt stopped while sending; check the mailbox, then approve again"
     try:
         mail.send(ctx.settings.smtp_url, to, f"Your question to {domain}", f"{text}\n\n{domain}\n",
                   timeout=ctx.settings.http_timeout)
     except mail.MailError as err:
         ctx.redis.delete(marker)
         return f"not sent: {err}"
+    except Exception:
+        ctx.redis.delete(marker)  # refused before anything was sent (a bad address header, say)
+        raise
+    ctx.redis.set(marker, "sent", ex=SENT_TTL)
     return ""
 
 

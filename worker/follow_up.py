@@ -32,6 +32,7 @@ from plugin.db import Draft
 from plugin.drafts import audit, transition
 from plugin.errors import ProductNotFound, StoreAPIError, TransientStoreError
 from plugin.platforms.base import Order, digest, html_to_text
+from plugin.questions_guard import inert
 from worker.context import Context
 from worker.pipeline import adapter, load_shop, style_for
 
@@ -107,7 +108,7 @@ def compose(generator, snapshot: dict, settings: dict, *, seed: int, note: str =
     from model.checks import record_of
 
     buyer = snapshot["order"]
-    first_name = buyer.get("first_name", "") if settings["follow_up_first_name"] else ""
+    first_name = inert(buyer.get("first_name", "")) if settings["follow_up_first_name"] else ""
     style = style_for({**settings, "language": buyer.get("language") or settings["language"]}, note)
     records = [record_of(p) for p in snapshot["products"]]
     messages = prompts.render(TASK, order={"name": buyer["name"], "first_name": first_name}, products=records,
@@ -228,9 +229,10 @@ def regenerate(ctx: Context, draft_id: int, *, note: str = "", seed: int | None 
             return "no such follow-up draft"
         shop_id, order_id, snapshot = draft.shop_id, draft.product_id, dict(draft.input_snapshot)
         sent = db.scalar(select(Draft.id).where(Draft.shop_id == shop_id, Draft.kind == KIND,
-                                                Draft.product_id == order_id, Draft.status == "published"))
+                                                Draft.product_id == order_id,
+                                                Draft.status.in_(("approved", "published"))))
     if sent is not None:
-        return f"not regenerated: draft {sent} was already sent for this order"
+        return f"not regenerated: draft {sent} was already approved or sent for this order"
     loaded = load_shop(ctx, shop_id)
     if loaded is None:
         return "shop not installed"
@@ -263,6 +265,12 @@ def publish_follow_up(ctx: Context, draft_id: int, *, actor: str) -> str:
                 return _finish(ctx, draft_id, "published", actor, detail={"note": "the order already shows it"})
             if order.cancelled:
                 return _finish(ctx, draft_id, "stale", actor, reason="not sent: the order was cancelled")
+            sent = _sent_draft(ctx, shop_id, order_id, draft_id)
+            if sent is not None or order.follow_up_notes:  # never a second message to the same buyer
+                return _finish(ctx, draft_id, "stale", actor, reason="not sent: the order already has a follow-up"
+                               + (f" (draft {sent})" if sent is not None else ""))
+            if order.awaiting_payment:  # retried with backoff; still unpaid after the retries, the draft fails
+                raise TransientStoreError("the order is not paid yet: the follow-up waits")
             store.add_order_note(order_id, message, customer_visible=True)
         except ProductNotFound:
             return _finish(ctx, draft_id, "failed", actor, reason="the order no longer exists in the store")
@@ -277,6 +285,12 @@ def publish_follow_up(ctx: Context, draft_id: int, *, actor: str) -> str:
             lock.release()
         except Exception:  # noqa: BLE001 - expired or lost with Redis: the timeout frees it anyway
             log.warning("follow-up lock for draft %s was already released", draft_id)
+
+
+def _sent_draft(ctx: Context, shop_id: int, order_id: str, draft_id: int) -> int | None:
+    with ctx.sessions() as db:
+        return db.scalar(select(Draft.id).where(Draft.shop_id == shop_id, Draft.kind == KIND, Draft.id != draft_id,
+                                                Draft.product_id == order_id, Draft.status == "published"))
 
 
 def _same(text: str) -> str:

@@ -176,6 +176,8 @@ class Order:
     accepts_marketing: bool = False
     test: bool = False
     cancelled: bool = False
+    awaiting_payment: bool = False
+    """WooCommerce `pending`/`on-hold`: placed but not paid; a follow-up waits until it is."""
     lines: tuple[OrderLine, ...] = ()
     follow_up_notes: tuple[str, ...] = ()
     """Follow-up text already on the order: Shopify our metafield's value, WooCommerce customer notes."""

@@ -46,6 +46,7 @@ LOCALE_KEYS = ("_customer_locale", "wpml_language", "_wpml_language", "pll_langu
 MARKETING_KEYS = ("_accepts_marketing", "_wc_marketing_consent", "mailpoet_subscribe_on_checkout")
 """Order meta recording a marketing opt-in at checkout (no core field either: without one, no consent)."""
 CANCELLED = ("cancelled", "refunded", "failed", "trash")
+UNPAID = ("pending", "on-hold")
 """Statuses no follow-up is written for."""
 DEFAULT_SEO_KEYS = {"seo_title": "_yoast_wpseo_title", "seo_description": "_yoast_wpseo_metadesc"}
 
@@ -194,6 +195,7 @@ class WooCommerceAdapter(StoreAdapter):
             accepts_marketing=any(str(meta.get(k) or "").lower() in ("1", "yes", "true") for k in MARKETING_KEYS),
             test=str(meta.get("_wcpay_mode") or "").lower() == "test",
             cancelled=str(data.get("status") or "") in CANCELLED, lines=lines,
+            awaiting_payment=str(data.get("status") or "") in UNPAID,
             follow_up_notes=tuple(str(n.get("note") or "") for n in notes if isinstance(notes, list)
                                   and isinstance(n, dict) and n.get("customer_note")),
         )

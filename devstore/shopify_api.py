@@ -23,7 +23,8 @@ from .webhooks import fire_shopify
 
 bp = Blueprint("shopify_api", __name__)
 
-OPERATIONS = ("webhookSubscriptionCreate", "productUpdate", "orderUpdate", "products", "product", "order")
+OPERATIONS = ("webhookSubscriptionCreate", "productUpdate", "orderUpdate", "products", "product", "orders",
+              "order")
 VERSION = re.compile(r"^(\d{4}-\d{2}|unstable)$")
 SEO_TITLE_MAX = 255
 FAULT_BODIES = {
@@ -125,7 +126,7 @@ def graphql(version: str):
                 "errors": [
                     {
                         "message": "devstore: unsupported operation (expected product, products, "
-                        "order, productUpdate or orderUpdate)"
+                        "order, orders, productUpdate or orderUpdate)"
                     }
                 ]
             }
@@ -155,7 +156,10 @@ def _requested_cost(op: str, query: str, variables: dict, mutation_cost: int) ->
     if op == "products":
         first = int(field_args(query, "products", variables).get("first") or 0)
         return 1 + first * (1 + _variants_first(query, variables))
-    return 1 + int(field_args(query, "lineItems", variables).get("first") or 0)
+    lines = int(field_args(query, "lineItems", variables).get("first") or 0)
+    if op == "orders":
+        return 2 + int(field_args(query, "orders", variables).get("first") or 0) * (1 + lines)
+    return 1 + lines
 
 
 def _product(query, variables, fired):
@@ -249,6 +253,43 @@ def _order(query, variables, fired):
     )
 
 
+def _orders(query, variables, fired):
+    """`orders(first:, after:, query:)`, oldest first; the one search filter honoured is `name:#1001`
+    (also `name:1001`, quoted or not); other search terms are ignored."""
+    args = field_args(query, "orders", variables)
+    first = max(1, min(int(args.get("first") or 10), 250))
+    after = 0
+    if args.get("after"):
+        try:
+            after = int(base64.b64decode(args["after"]).decode().split(":", 1)[1])
+        except (ValueError, IndexError):
+            return {"orders": None}, 2
+    name = _name_filter(args.get("query"))
+    orders = rt().store.orders["shopify"]
+    ids = sorted(i for i, o in orders.items()
+                 if i > after and (name is None or str(o["number"]) == name))
+    page = ids[:first]
+    nodes = [shapes.order_node(orders[i]) for i in page]
+    cursors = [base64.b64encode(f"Order:{i}".encode()).decode() for i in page]
+    conn = {
+        "nodes": nodes,
+        "edges": [{"cursor": c, "node": n} for c, n in zip(cursors, nodes, strict=True)],
+        "pageInfo": {
+            "hasNextPage": len(ids) > first,
+            "hasPreviousPage": after > 0,
+            "startCursor": cursors[0] if cursors else None,
+            "endCursor": cursors[-1] if cursors else None,
+        },
+    }
+    return {"orders": conn}, 2 + sum(1 + len(orders[i]["line_items"]) for i in page)
+
+
+def _name_filter(search) -> str | None:
+    """The order number in a `name:#1001` search term (without the `#`), or None when there is none."""
+    match = re.search(r"""(?:^|\s)name:(['"]?)#?([^\s'"]+)\1""", str(search or ""))
+    return match.group(2).casefold() if match else None
+
+
 def _order_update(query, variables, fired):
     store = rt().store
     args = field_args(query, "orderUpdate", variables)
@@ -297,6 +338,7 @@ HANDLERS = {
     "products": _products,
     "productUpdate": _product_update,
     "order": _order,
+    "orders": _orders,
     "orderUpdate": _order_update,
     "webhookSubscriptionCreate": subscription_create,
 }

@@ -206,13 +206,60 @@ def update_product(pid: int):
     return jsonify(body)
 
 
+SEQUENTIAL_NUMBER_KEY = "_order_number"
+"""Order meta of a sequential-numbers plugin (WooCommerce Sequential Order Numbers): when an order has it,
+its REST `number` is that value rather than its id, and order search finds it by that number."""
+
+
+def order_v3(order: dict) -> dict:
+    body = shapes.order_v3(order, base())
+    custom = next((m["value"] for m in order["meta_data"] if m["key"] == SEQUENTIAL_NUMBER_KEY and m["value"]), None)
+    if custom is not None:
+        body["number"] = str(custom)
+    return body
+
+
+def _order_matches(body: dict, term: str) -> bool:
+    """WooCommerce's order search, roughly: the id, the number, billing names and email, item names."""
+    if not term:
+        return True
+    billing = body["billing"]
+    fields = [str(body["id"]), body["number"], billing["first_name"], billing["last_name"], billing["email"],
+              *(li["name"] for li in body["line_items"])]
+    return any(term.casefold() in str(f).casefold() for f in fields)
+
+
+@bp.get("/orders")
+@guarded
+def list_orders():
+    """`GET orders?search=&status=&page=&per_page=`, newest first."""
+    store = rt().store
+    try:
+        page = int(request.args.get("page", 1))
+        per_page = int(request.args.get("per_page", 10))
+    except ValueError:
+        return wc_error("rest_invalid_param", "Invalid parameter(s): page", 400)
+    if page < 1 or not 1 <= per_page <= 100:
+        return wc_error("rest_invalid_param", "Invalid parameter(s): per_page", 400)
+    status, term = request.args.get("status", "any"), request.args.get("search", "").strip()
+    with store.lock:
+        items = [order_v3(o) for _, o in sorted(store.orders["woocommerce"].items(), reverse=True)
+                 if status == "any" or o["status"] == status]
+    items = [body for body in items if _order_matches(body, term)]
+    pages = math.ceil(len(items) / per_page) if items else 0
+    resp = jsonify(items[(page - 1) * per_page : page * per_page])
+    resp.headers["X-WP-Total"] = str(len(items))
+    resp.headers["X-WP-TotalPages"] = str(pages)
+    return resp
+
+
 @bp.get("/orders/<int:oid>")
 @guarded
 def get_order(oid: int):
     store = rt().store
     try:
         with store.lock:
-            return jsonify(shapes.order_v3(store.order("woocommerce", oid), base()))
+            return jsonify(order_v3(store.order("woocommerce", oid)))
     except NotFound:
         return wc_error("woocommerce_rest_shop_order_invalid_id", "Invalid ID.", 404)
 

@@ -169,3 +169,48 @@ def test_shopify_throttling_pauses_every_worker_of_the_shop(store, redis_conn):
         adapter.get_product(first_id(store, "shopify"))
     assert adapter.bucket.state()["blocked_for"] > 0
     assert for_shopify(redis_conn, SHOP_DOMAIN).take(1) > 0  # another worker waits too
+
+
+def test_shopify_finds_an_order_by_the_name_the_customer_sees(store):
+    pid = first_id(store, "shopify")
+    other = store.create_order("shopify", line_items=[{"product_id": int(pid)}], fire=False)
+    order_id = store.create_order("shopify", line_items=[{"product_id": int(pid), "quantity": 2}], fire=False,
+                                  customer={"email": "kim@example.com", "first_name": "Kim"})
+    number = store.order("shopify", order_id)["number"]
+    adapter = shopify(store)
+    for typed in (f"#{number}", str(number), f" # {number} "):
+        found = adapter.find_order(typed)
+        assert found is not None, typed
+        assert (found.id, found.name, found.email, found.first_name) == (str(order_id), f"#{number}",
+                                                                         "kim@example.com", "Kim")
+        assert found.product_ids == [pid] and found.lines[0].quantity == 2
+    assert adapter.find_order(str(store.order("shopify", other)["number"])).id == str(other)
+    assert adapter.find_order(str(order_id)) is None  # an id is not a name
+    assert adapter.find_order("999999") is None
+    assert adapter.find_order(f'{number}" OR name:*') is None  # never search syntax
+    assert adapter.find_order("") is None
+
+
+def test_woocommerce_finds_an_order_by_its_number(store):
+    pid = int(first_id(store, "woocommerce"))
+    plain = store.create_order("woocommerce", line_items=[{"product_id": pid}], fire=False,
+                               customer={"email": "ada@example.com"})
+    # A sequential-numbers plugin: the number the customer sees is not the id.
+    lettered = store.create_order("woocommerce", line_items=[{"product_id": pid}], fire=False,
+                                  customer={"email": "lin@example.com"},
+                                  meta_data=[{"key": "_order_number", "value": "WC-2001"}])
+    digits = store.create_order("woocommerce", line_items=[{"product_id": pid}], fire=False,
+                                customer={"email": "sam@example.com"},
+                                meta_data=[{"key": "_order_number", "value": "5001"}])
+    adapter = woo(store)
+    found = adapter.find_order(str(plain))
+    assert found is not None and (found.id, found.name, found.email) == (str(plain), str(plain), "ada@example.com")
+    assert adapter.find_order(f"#{plain}").id == str(plain)
+    for typed, order_id, email in (("WC-2001", lettered, "lin@example.com"), ("wc-2001", lettered, "lin@example.com"),
+                                   ("5001", digits, "sam@example.com")):
+        found = adapter.find_order(typed)
+        assert found is not None, typed
+        assert (found.id, found.name, found.email) == (str(order_id), typed.upper(), email)
+    assert adapter.find_order(str(digits)) is None  # its id is not its number
+    assert adapter.find_order("WC-20") is None  # search matches loosely; the number must match exactly
+    assert adapter.find_order("999999") is None

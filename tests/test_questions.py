@@ -215,6 +215,35 @@ def test_order_question_refused_without_the_orders_email(app, connected, devstor
     assert draft.status == "pending"
 
 
+def test_shopify_order_question_by_the_orders_name(app, connected, devstore, web, worker):
+    generator = Answers(GOOD)
+    use(generator)
+    product = devstore.create_product("shopify", fire=False, **APRON)
+    order = devstore.create_order("shopify", [{"product_id": product}], fire=False,
+                                  customer={"email": "ada@example.com"})
+    name = f"#{devstore.order('shopify', order)['number']}"  # what the customer sees; the id is never shown
+
+    def ask(number: str, email: str) -> str:
+        asked = requests.post(proxied(web, "questions"), json={"question": "Where is my order?",
+                                                               "order_number": number, "email": email}, timeout=5)
+        assert asked.status_code == 202, asked.text
+        return asked.json()["token"]
+
+    right, bare = ask(name, "ADA@example.com"), ask(name.lstrip("#"), "ada@example.com")
+    wrong, by_id = ask(name, "mallory@example.com"), ask(str(order), "ada@example.com")
+    worker.drain()
+    for token in (wrong, by_id):
+        assert requests.get(proxied(web, f"questions/{token}"), timeout=5).json() == \
+            {"status": "refused", "answer": ORDER_REFUSED}
+        assert _answer_drafts(app, _question(app, token).id) == []
+    assert len(generator.prompts) == 2  # only the matching ones reached the model
+    for token in (right, bare):
+        assert _question(app, token).status == "pending"
+        [draft] = _answer_drafts(app, _question(app, token).id)
+        assert draft.status == "pending"
+        assert requests.get(proxied(web, f"questions/{token}"), timeout=5).json()["status"] == "pending"
+
+
 class SMTPServer:
     """Enough SMTP on 127.0.0.1 to take messages (stdlib sockets, one thread)."""
 

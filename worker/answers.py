@@ -60,11 +60,12 @@ def owns_order(order, order_number: str, email: str) -> bool:
 
 
 def _fetch_order(store, order_number: str):
-    get_order = getattr(store, "get_order", None)
-    if get_order is None or not order_number.isdigit():
+    """The order the asker calls `order_number` (the number or name the store showed them), or None."""
+    find_order = getattr(store, "find_order", None)
+    if find_order is None or not order_number.strip():
         return None
     try:
-        return get_order(order_number)
+        return find_order(order_number.strip())
     except (ProductNotFound, ValueError):
         return None
 

@@ -251,6 +251,12 @@ class StoreAdapter(ABC):
         Raises ProductNotFound (the store's not-found error) when the store has no such order."""
 
     @abstractmethod
+    def find_order(self, number: str) -> Order | None:
+        """The order the customer calls `number` (what the store shows them: Shopify's name `#1001` or
+        `1001`, WooCommerce's order number), with `get_order`'s fields; None when no order has exactly that
+        name or number. Not an ownership check: the caller still matches the order's email."""
+
+    @abstractmethod
     def list_products(self, cursor: str | None, page_size: int,
                       updated_since: datetime | None = None) -> tuple[list[Product], str | None]:
         """One page of the catalogue from `cursor` (None: the first page); returns the products and the

@@ -3,6 +3,7 @@
 Webhooks: base64 HMAC-SHA256 of the raw body with the app's client secret, headers as in
 shopify-app-js `validate.ts` (platforms.md 1.1). The Admin API is GraphQL only (new public apps must
 not use REST); throttling arrives in the body (`extensions.code == "THROTTLED"`) or as 429.
+Order reads and the follow-up metafield live in `plugin.platforms.shopify_orders`.
 """
 
 from __future__ import annotations
@@ -25,18 +26,16 @@ from plugin.errors import (
 )
 from plugin.platforms.base import (
     CopyFields,
-    Order,
-    OrderLine,
     Product,
     StoreAdapter,
     WebhookEvent,
     check_id,
     fields_to_write,
-    locale_code,
     text_digest,
     utc_stamp,
 )
 from plugin.platforms.http import send
+from plugin.platforms.shopify_orders import ShopifyOrders, gid
 
 PLATFORM = "shopify"
 REQUIRED_HEADERS = ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-API-Version", "X-Shopify-Webhook-Id")
@@ -49,15 +48,9 @@ PRODUCT_QUERY = """query($id: ID!) { product(id: $id) { id title handle descript
  variants(first: 100) { nodes { title sku price selectedOptions { name value } } } } }"""
 # What each call asks of Shopify's cost bucket up front (connections cost 2 + `first`); the unused part
 # comes back after the call, as Shopify refunds it too.
-PRODUCT_QUERY_COST, PRODUCT_UPDATE_COST, ORDER_UPDATE_COST, ORDER_QUERY_COST = 110.0, 10.0, 10.0, 120.0
-ORDER_QUERY = """query($id: ID!, $ns: String!) { order(id: $id) { id name test cancelledAt customerLocale
- customer { firstName emailMarketingConsent { marketingState } } email
- lineItems(first: 50) { nodes { title quantity product { id } } }
- metafields(first: 10, namespace: $ns) { nodes { namespace key value } } } }"""
+PRODUCT_QUERY_COST, PRODUCT_UPDATE_COST = 110.0, 10.0
 PRODUCT_UPDATE = """mutation($product: ProductUpdateInput!) { productUpdate(product: $product) {
  product { id updatedAt } userErrors { field message } } }"""
-ORDER_UPDATE = """mutation($input: OrderInput!) { orderUpdate(input: $input) {
- order { id } userErrors { field message } } }"""
 
 
 def sanitize_shop_domain(value: str) -> str | None:
@@ -116,11 +109,7 @@ def parse_webhook(headers, body: bytes, secrets: list[str]) -> WebhookEvent:
     )
 
 
-def _gid(kind: str, resource_id: str) -> str:
-    return f"gid://shopify/{kind}/{check_id(resource_id)}"
-
-
-class ShopifyAdapter(StoreAdapter):
+class ShopifyAdapter(ShopifyOrders, StoreAdapter):
     platform = PLATFORM
     copy_fields = ("description_html", "seo_title", "seo_description")
     on_unauthorized = None
@@ -193,7 +182,7 @@ class ShopifyAdapter(StoreAdapter):
         return max(1.0, needed / rate)
 
     def get_product(self, product_id: str) -> Product:
-        node = self.graphql(PRODUCT_QUERY, {"id": _gid("Product", product_id)}, PRODUCT_QUERY_COST).get("product")
+        node = self.graphql(PRODUCT_QUERY, {"id": gid("Product", product_id)}, PRODUCT_QUERY_COST).get("product")
         if not node:
             raise ProductNotFound(f"product {product_id} not found in {self.domain}", status=404)
         return _product_from_node(node)
@@ -203,7 +192,7 @@ class ShopifyAdapter(StoreAdapter):
         names = fields_to_write(copy, fields) & set(self.copy_fields)
         if not names:
             return
-        product: dict = {"id": _gid("Product", product_id)}
+        product: dict = {"id": gid("Product", product_id)}
         if "description_html" in names:
             product["descriptionHtml"] = copy.description_html
         seo = {k: getattr(copy, f) for k, f in (("title", "seo_title"), ("description", "seo_description"))
@@ -217,46 +206,6 @@ class ShopifyAdapter(StoreAdapter):
             if "does not exist" in text.lower():
                 raise ProductNotFound(f"product {product_id}: {text}")
             raise StoreAPIError(f"productUpdate refused: {text[:300]}")
-
-    def _note_field(self) -> tuple[str, str]:
-        return (self.settings.get("order_note_namespace") or "copydesk",
-                self.settings.get("order_note_key") or "follow_up")
-
-    def get_order(self, order_id: str) -> Order:
-        """`order(id:)`: customer data may come back redacted (null) without protected-data approval."""
-        namespace, key = self._note_field()
-        node = self.graphql(ORDER_QUERY, {"id": _gid("Order", order_id), "ns": namespace},
-                            ORDER_QUERY_COST).get("order")
-        if not node:
-            raise ProductNotFound(f"order {order_id} not found in {self.domain}", status=404)
-        customer = node.get("customer") or {}
-        consent = (customer.get("emailMarketingConsent") or {}).get("marketingState") or ""
-        lines = tuple(OrderLine(product_id=str((li.get("product") or {}).get("id") or "").rsplit("/", 1)[-1],
-                                title=li.get("title") or "", quantity=int(li.get("quantity") or 1))
-                      for li in (node.get("lineItems") or {}).get("nodes") or [])
-        notes = tuple(str(m.get("value") or "") for m in (node.get("metafields") or {}).get("nodes") or []
-                      if m.get("namespace") == namespace and m.get("key") == key and m.get("value"))
-        return Order(id=check_id(str(node.get("id") or "").rsplit("/", 1)[-1], "order id"),
-                     name=node.get("name") or "", first_name=customer.get("firstName") or "",
-                     email=node.get("email") or "", customer_locale=locale_code(node.get("customerLocale")),
-                     accepts_marketing=consent.upper() == "SUBSCRIBED", test=bool(node.get("test")),
-                     cancelled=bool(node.get("cancelledAt")), lines=lines, follow_up_notes=notes)
-
-    def add_order_note(self, order_id: str, note: str, *, customer_visible: bool) -> None:
-        """An order metafield (settings `order_note_namespace`/`order_note_key`): never the buyer's own note,
-        which `orderUpdate(note:)` would overwrite. Shopify shows metafields to customers only through the
-        shop's notification templates, so `customer_visible` is the template's business."""
-        namespace, key = self._note_field()
-        metafield = {
-            "namespace": namespace,
-            "key": key,
-            "type": "multi_line_text_field",
-            "value": note,
-        }
-        variables = {"input": {"id": _gid("Order", order_id), "metafields": [metafield]}}
-        errors = (self.graphql(ORDER_UPDATE, variables, ORDER_UPDATE_COST)["orderUpdate"] or {}).get("userErrors") or []
-        if errors:
-            raise StoreAPIError(f"orderUpdate refused: {'; '.join(e.get('message', '') for e in errors)[:300]}")
 
     def list_products(self, cursor: str | None, page_size: int,
                       updated_since: datetime | None = None) -> tuple[list[Product], str | None]:

@@ -49,6 +49,12 @@ CANCELLED = ("cancelled", "refunded", "failed", "trash")
 UNPAID = ("pending", "on-hold")
 """Statuses no follow-up is written for."""
 DEFAULT_SEO_KEYS = {"seo_title": "_yoast_wpseo_title", "seo_description": "_yoast_wpseo_metadesc"}
+_ID = re.compile(r"^[0-9]{1,20}$")
+
+
+def _same_number(data: dict, number: str) -> bool:
+    """Whether a v3 order's `number` (or, without one, its id) is `number`, ignoring case."""
+    return str(data.get("number") or data.get("id") or "").strip().casefold() == number.casefold()
 
 
 def normalize_store_url(url: str) -> str:
@@ -180,8 +186,31 @@ class WooCommerceAdapter(StoreAdapter):
     def get_order(self, order_id: str) -> Order:
         """`GET orders/<id>` and its customer notes. A test order is one WooPayments took in test mode
         (meta `_wcpay_mode` = test): WooCommerce itself has no test flag."""
-        order_id = check_id(order_id)
-        data = self._call("GET", f"orders/{order_id}")
+        return self._order_from_data(self._call("GET", f"orders/{check_id(order_id)}"))
+
+    def find_order(self, number: str) -> Order | None:
+        """The order numbered `number`: `GET orders/<number>` when it is digits (WooCommerce's number is the
+        id), else, or when that order is numbered otherwise (a sequential-numbers plugin), the
+        `GET orders?search=<number>` listing, keeping only an order whose `number` is exactly that."""
+        number = str(number or "").strip().lstrip("#").strip()
+        if not number or len(number) > 40:
+            return None
+        if _ID.match(number):
+            try:
+                data = self._call("GET", f"orders/{number}")
+            except ProductNotFound:
+                data = None
+            if isinstance(data, dict) and _same_number(data, number):
+                return self._order_from_data(data)
+        found, _ = self._get_listing("orders", {"search": number, "per_page": 50, "status": "any"})
+        for item in found if isinstance(found, list) else []:
+            if isinstance(item, dict) and _same_number(item, number):
+                return self._order_from_data(item)
+        return None
+
+    def _order_from_data(self, data: dict) -> Order:
+        """A v3 order document to an Order, with its customer notes (one more call)."""
+        order_id = check_id(data.get("id"), "order id")
         meta = {m.get("key"): m.get("value") for m in data.get("meta_data") or [] if isinstance(m, dict)}
         notes = self._call("GET", f"orders/{order_id}/notes", params={"type": "customer"})
         billing = data.get("billing") or {}
@@ -189,7 +218,7 @@ class WooCommerceAdapter(StoreAdapter):
                                 title=li.get("name") or "", quantity=int(li.get("quantity") or 1))
                       for li in data.get("line_items") or [] if isinstance(li, dict))
         return Order(
-            id=check_id(data.get("id"), "order id"), name=str(data.get("number") or data.get("id")),
+            id=order_id, name=str(data.get("number") or data.get("id")),
             first_name=billing.get("first_name") or "", email=billing.get("email") or "",
             customer_locale=next((locale_code(meta[k]) for k in LOCALE_KEYS if locale_code(meta.get(k))), ""),
             accepts_marketing=any(str(meta.get(k) or "").lower() in ("1", "yes", "true") for k in MARKETING_KEYS),

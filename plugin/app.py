@@ -6,6 +6,7 @@ import logging
 
 import redis
 from flask import Flask, jsonify, redirect, request
+from werkzeug.routing import IntegerConverter
 
 from plugin.crypto import Vault
 from plugin.db import init_db, make_engine, make_sessionmaker
@@ -15,11 +16,19 @@ from plugin.settings import Settings
 from plugin.state import close_db, get_db, get_redis
 
 
+class AsciiInt(IntegerConverter):
+    """`<int:id>` of ASCII digits only: Werkzeug's `\\d` also matches other scripts' digits, which int() reads,
+    so `/panel/drafts/١` would open draft 1 under a second address."""
+
+    regex = r"[0-9]+"
+
+
 def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | None = None) -> Flask:
     """Build the web app. Settings default to the environment; Redis to REDIS_URL or the embedded one."""
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
+    app.url_map.converters["int"] = AsciiInt  # before any route is added
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_webhook_bytes,

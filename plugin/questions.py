@@ -76,7 +76,7 @@ def verify_proxy(args, secrets: list[str], now: float | None = None) -> str:
     if not signature:
         raise ProxyRefused(401, "unauthorized")
     stamp = args.get("timestamp", "")
-    if not stamp.isdigit():
+    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
         raise ProxyRefused(400, "timestamp is missing or not a number")
     message = proxy_message(args).encode()
     given = signature.lower().encode("utf-8", "replace")  # bytes: a non-ASCII str would raise, not refuse

@@ -52,9 +52,13 @@ def _redis_down(err):
 def _raw_body() -> bytes:
     """The exact bytes the store signed; read before anything parses the form or JSON."""
     length = request.content_length
-    if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if length is not None and length > limit:
         raise RequestEntityTooLarge()
-    return request.get_data(cache=True)
+    body = request.get_data(cache=True)
+    if length is None and len(body) >= limit:  # chunked: Werkzeug stops at the limit without saying so
+        raise RequestEntityTooLarge()
+    return body
 
 
 @bp.post("/shopify")

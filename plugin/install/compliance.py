@@ -51,15 +51,27 @@ def dispatch(conn, shop_id: int, topic: str, body: bytes) -> str:
     """Handle one lifecycle or compliance delivery; returns the status word for the 200 answer."""
     try:
         payload = json.loads(body)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise BadRequest("body is not JSON") from err
     if not isinstance(payload, dict):
         raise BadRequest("body is not a JSON object")
+    _check_shape(topic, payload)
     with current_app.extensions["copydesk_sessionmaker"]() as db:
         shop = db.get(Shop, shop_id)
         if shop is None:
             return "ignored"
         return HANDLERS[topic](db, conn, shop, payload)
+
+
+SHAPES = {"customer": dict, "data_request": dict, "orders_requested": list, "orders_to_redact": list}
+"""The type of each payload field the handlers read, when it is present (null counts as absent)."""
+
+
+def _check_shape(topic: str, payload: dict) -> None:
+    """A field of the wrong type is a malformed delivery (400), not an error in the handler."""
+    for name, kind in SHAPES.items():
+        if payload.get(name) is not None and not isinstance(payload[name], kind):
+            raise BadRequest(f"{topic}: {name} must be a JSON {'object' if kind is dict else 'array'}")
 
 
 def _triggered_at() -> float | None:

@@ -95,7 +95,7 @@ def parse_webhook(headers, body: bytes, secrets: list[str]) -> WebhookEvent:
     try:
         payload = json.loads(body)
         resource_id = check_id(payload["id"], "id")
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:  # RecursionError: deep nesting
         raise BadRequest("body is not a Shopify resource") from err
     description = payload.get("body_html") if topic.startswith("products/") else ""
     return WebhookEvent(

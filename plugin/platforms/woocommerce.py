@@ -105,7 +105,7 @@ def parse_webhook(headers, body: bytes, secret: str | tuple[str, ...] | list[str
     try:
         payload = json.loads(body)
         resource_id = check_id(payload["id"], "id")
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:  # RecursionError: deep nesting
         raise BadRequest("body is not a WooCommerce resource") from err
     store = source_of(headers)
     modified = str(payload.get("date_modified_gmt") or payload.get("date_modified") or "")[:40]

@@ -54,7 +54,9 @@ def parse_ask(payload: object, *, need_email: bool = False) -> Ask:
     text = payload.get("question")
     if not isinstance(text, str) or not text.strip():
         raise QuestionError("question is required")
-    text = text.strip()
+    text = text.replace("\x00", "").strip()  # a NUL byte is never meant, and PostgreSQL refuses it
+    if not text:
+        raise QuestionError("question is required")
     if len(text) > QUESTION_MAX:
         raise QuestionError(f"question is at most {QUESTION_MAX} characters")
     product_id = payload.get("product_id") or ""

@@ -124,6 +124,15 @@ def test_per_ip_rate_limit(app, connected, web):
     assert requests.post(url, json={"question": "x" * 1001}, timeout=5).status_code in (400, 429)
 
 
+def test_nul_bytes_in_a_question_are_dropped_not_a_500(app, connected, web):
+    """PostgreSQL refuses NUL in text: a question carrying one is stored without it, or refused if empty."""
+    url = f"{web.url}/questions/w/{_woo(app, connected['woocommerce'])}"
+    asked = requests.post(url, json={"question": "Is it\x00 linen?"}, timeout=5)
+    assert asked.status_code == 202
+    assert _question(app, asked.json()["token"]).text == "Is it linen?"
+    assert requests.post(url, json={"question": "\x00 \x00"}, timeout=5).status_code == 400
+
+
 def test_cors_only_for_the_store_origin(app, connected, web, devstore):
     url = f"{web.url}/questions/w/{_woo(app, connected['woocommerce'])}"
     mine = requests.options(url, headers={"Origin": devstore.base_url}, timeout=5)

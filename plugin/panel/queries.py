@@ -31,7 +31,7 @@ class Filter:
         status = args.get("status", "pending")
         kind = args.get("kind", "")
         return cls(status=status if status in DRAFT_STATUSES or status == "all" else "pending",
-                   kind=kind if kind in KINDS else "", q=(args.get("q") or "").strip()[:200])
+                   kind=kind if kind in KINDS else "", q=(args.get("q") or "").replace("\x00", "").strip()[:200])
 
     def as_args(self) -> dict:
         return {k: v for k, v in (("status", self.status), ("kind", self.kind), ("q", self.q)) if v}

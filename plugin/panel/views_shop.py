@@ -17,14 +17,23 @@ from plugin.panel.auth import current, purl
 from plugin.panel.blueprint import bp
 from plugin.panel.views_draft import LABELS
 from plugin.panel.views_queue import notice, title_of
-from plugin.platforms.base import COPY_FIELDS
+from plugin.platforms.base import COPY_FIELDS, check_id
 from plugin.state import get_db, get_redis
+
+
+def _product_id(raw: str) -> str:
+    """A store product id (ASCII digits) or 404: anything else names no product, and text such as a NUL
+    byte must not reach the database (PostgreSQL refuses it)."""
+    try:
+        return check_id(raw, "product id")
+    except ValueError:
+        abort(404)
 
 
 @bp.get("/products/<product_id>")
 def history(product_id: str):
     principal = current()
-    drafts = queries.product_drafts(get_db(), principal.shop_id, product_id[:64])
+    drafts = queries.product_drafts(get_db(), principal.shop_id, _product_id(product_id))
     if not drafts:
         abort(404)
     trail = queries.audit_for(get_db(), principal.shop_id, [d.id for d in drafts])
@@ -37,6 +46,7 @@ def history(product_id: str):
 @bp.post("/products/<product_id>/restore")
 def restore(product_id: str):
     principal = current()
+    product_id = _product_id(product_id)
     version = request.form.get("version", "")
     if version not in ("previous", "proposed"):
         abort(400, "version must be previous or proposed")

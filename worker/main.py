@@ -8,18 +8,37 @@ With `--concurrency N` (N > 1) the process runs N workers in threads over the sa
 model through `worker.batcher.Batcher`, so up to N generate jobs are written in one batched model call.
 Job timeouts then use timer threads instead of SIGALRM (which only the main thread can receive), and
 the main thread turns Ctrl-C / SIGTERM into a warm shutdown of every thread: current jobs finish.
+
+Jobs abandoned by a dead worker (SIGKILL, the OOM killer, a crash): RQ 3.0 on its own leaves such a job
+in the queue's StartedJobRegistry until its heartbeat expires -- for a SimpleWorker, the job's timeout
+plus 60 s (960 s by default), as it does not heartbeat during a job -- and then moves it to the
+FailedJobRegistry as AbandonedJobError (running the job's on_failure callback: a publish job marks its
+draft failed) unless the job had RQ retries left; Copydesk enqueues without `Retry`, so the product would
+get no draft and approved copy would not be published. `requeue_abandoned`, run when `copydesk worker`
+starts, puts such jobs back at the front of their queue at once when their worker is provably dead: its
+registration in Redis is gone, or it ran on this host and its pid no longer exists (a worker on another
+host is left to RQ's timeout). Every job is safe to run twice (worker/tasks.py); the per-draft publish
+lock the dead worker held is released, or the requeued publish would return "another job is publishing"
+and leave the draft approved until the lock expired. A job abandoned MAX_ABANDONED times (one that kills
+its worker, e.g. out of memory) is left to RQ, which fails it with AbandonedJobError.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import uuid
 
 import redis
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
+from rq.job import Job, JobStatus
 from rq.timeouts import TimerDeathPenalty
+from rq.worker import Worker
 
 from plugin import jobs
 from plugin.redis_server import connect
@@ -27,6 +46,8 @@ from plugin.settings import Settings
 from worker import context
 
 log = logging.getLogger(__name__)
+MAX_ABANDONED = 3
+"""Times a job is requeued after its worker died; after that RQ fails it (AbandonedJobError)."""
 
 
 class ThreadWorker(SimpleWorker):
@@ -56,6 +77,7 @@ def run(settings: Settings, queues=jobs.QUEUES, *, burst: bool = False, preload:
     if concurrency < 1:
         raise ValueError("concurrency: must be at least 1")
     connection = connect(settings.redis_url, settings.instance_path)
+    requeue_abandoned(connection, queues)
     if concurrency == 1:
         worker = build_worker(settings, connection, queues)
         if preload and jobs.GENERATE in queues:
@@ -98,3 +120,60 @@ def run_threads(settings: Settings, connection: redis.Redis, queues, *, burst: b
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return any(worked)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _worker_dead(connection: redis.Redis, name: str, host: str) -> bool:
+    """Whether the worker `name` has certainly stopped: its key expired (a live worker keeps it for its job's
+    timeout and more), or it ran on this host under a pid that no longer exists (or is this process's).
+    A killed worker's parent must have reaped it: a zombie's pid still answers."""
+    if not name:  # cannot tell: leave it to RQ
+        return False
+    hostname, pid = connection.hmget(Worker.redis_worker_namespace_prefix + name, "hostname", "pid")
+    if hostname is None and pid is None:
+        return True
+    if hostname is None or hostname.decode() != host or not pid:
+        return False
+    # Our own pid (a restarted container reuses it) cannot be that worker: this one has not registered yet.
+    return int(pid) == os.getpid() or not _pid_alive(int(pid))
+
+
+def requeue_abandoned(connection: redis.Redis, queues=jobs.QUEUES) -> list[str]:
+    """Requeue (at the front) the started jobs of `queues` whose worker is dead; their ids."""
+    host, requeued = socket.gethostname(), []
+    for name in queues:
+        queue = jobs.queue(connection, name)
+        registry = queue.started_job_registry
+        for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
+            try:
+                execution = Execution.fetch(execution_id, job_id, connection)
+                job = Job.fetch(job_id, connection=connection)
+            except (ValueError, NoSuchJobError):  # already finished or expired: RQ's cleanup handles it
+                continue
+            if job.get_status(refresh=False) != JobStatus.STARTED or not _worker_dead(
+                    connection, execution.worker_name, host):
+                continue
+            times = int(job.meta.get("abandoned", 0)) + 1
+            if times > MAX_ABANDONED:
+                log.warning("job %s was abandoned %d times; leaving it to RQ to fail", job_id, times - 1)
+                continue
+            job.meta["abandoned"] = times
+            job.save_meta()
+            with connection.pipeline() as pipe:
+                execution.delete(job, pipe)
+                pipe.execute()
+            if job.func_name == "worker.tasks.publish_draft" and job.args:  # its holder is dead
+                connection.delete(f"{jobs.PREFIX}:publishing:{int(job.args[0])}")
+            Queue(job.origin, connection=connection).enqueue_job(job, at_front=True)
+            log.warning("requeued job %s: worker %s died while running it", job_id, execution.worker_name)
+            requeued.append(job_id)
+    return requeued

@@ -69,8 +69,12 @@ def worker_env(settings: Settings) -> dict:
 def start_worker(settings: Settings, *args: str, log: Path) -> subprocess.Popen:
     """`copydesk worker ...` as a real process; its output goes to `log` (a pipe could fill and block it)."""
     with open(log, "ab") as out:
+        # Its own process group: the kill takes the worker and the RQ scheduler process it starts, as a
+        # container stop or an OOM kill of the unit would; an orphaned scheduler would keep taking locks in
+        # the test session's Redis after the test.
         return subprocess.Popen([sys.executable, "-m", "plugin.cli", "worker", *args], env=worker_env(settings),
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
 
 
 def run_burst_worker(settings: Settings, *args: str, log: Path, timeout: float = 120) -> None:
@@ -89,7 +93,7 @@ def kill_mid_job(proc: subprocess.Popen, devstore, registry: StartedJobRegistry,
     """SIGKILL the worker once its job is started and the emulator is holding the job's faulted call."""
     wait_for(lambda: job_id in registry.get_job_ids(cleanup=False) and not faults_pending(devstore),
              "the job to be started and held by the store", proc=proc, timeout=90)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)  # reaped: a zombie's pid would still look alive
     assert proc.returncode == -signal.SIGKILL, log.read_text()[-3000:]
 

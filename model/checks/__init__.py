@@ -116,7 +116,11 @@ def recheck_grounding(checks: Mapping, snapshot: Mapping, fields: Mapping[str, s
     claim a person edited out needs no acceptance, one they wrote in does. Acceptances are kept."""
     original = str(snapshot.get("description_html", ""))
     text_fields = {**fields, "description_html": html.text_part(fields.get("description_html", ""), original)}
-    result, claims = check_grounding(record_of(snapshot), text_fields)
+    return with_grounding(checks, *check_grounding(record_of(snapshot), text_fields))
+
+
+def with_grounding(checks: Mapping, result: CheckResult, claims: list[dict]) -> dict:
+    """`checks` with a new grounding result and claims: flags and the verdict redone, acceptances kept."""
     updated = dict(checks)
     results = {**(updated.get("results") or {}), "grounding": result.to_dict()}
     updated["claims"] = claims
@@ -134,4 +138,5 @@ def sameness_text(fields: Mapping[str, str]) -> str:
     return visible_text("description_html", fields.get("description_html", ""))
 
 
-__all__ = ["CHECKS", "CheckReport", "CheckResult", "Other", "recheck_grounding", "record_of", "run_checks"]
+__all__ = ["CHECKS", "CheckReport", "CheckResult", "Other", "recheck_grounding", "record_of", "run_checks",
+           "with_grounding"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from model.checks import check_grounding, record_of
+from model.checks import check_grounding, record_of, with_grounding
 from model.checks.result import CheckResult
 
 POLICY_NAMES = ("shipping", "returns", "warranty")
@@ -40,12 +40,4 @@ def check(snapshot: Mapping, fields: Mapping[str, str]) -> tuple[CheckResult, li
 
 def recheck(checks: Mapping, snapshot: Mapping, fields: Mapping[str, str]) -> dict:
     """`checks` made again for edited `fields`: acceptances kept, claims and the grounding flags redone."""
-    result, claims = check(snapshot, fields)
-    updated = dict(checks)
-    results = {**(updated.get("results") or {}), "grounding": result.to_dict()}
-    updated["claims"] = claims
-    updated["results"] = results
-    updated["flags"] = [f for f in updated.get("flags") or [] if not f.startswith("grounding: ")] + \
-        [f"grounding: {problem}" for problem in result.problems]
-    updated["passed"] = all(r.get("passed") for r in results.values())
-    return updated
+    return with_grounding(checks, *check(snapshot, fields))

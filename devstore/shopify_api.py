@@ -173,15 +173,23 @@ def _product(query, variables, fired):
     return {"product": node}, 1 + len(node["variants"]["nodes"])
 
 
+def _page(args: dict) -> tuple[int, int | None]:
+    """A connection's `first` (1..250) and the position its `after` cursor names (0 without one; None when
+    the cursor is not one of ours)."""
+    first = max(1, min(int(args.get("first") or 10), 250))
+    if not args.get("after"):
+        return first, 0
+    try:
+        return first, int(base64.b64decode(args["after"]).decode().split(":", 1)[1])
+    except (ValueError, IndexError):
+        return first, None
+
+
 def _products(query, variables, fired):
     args = field_args(query, "products", variables)
-    first = max(1, min(int(args.get("first") or 10), 250))
-    after = 0
-    if args.get("after"):
-        try:
-            after = int(base64.b64decode(args["after"]).decode().split(":", 1)[1])
-        except (ValueError, IndexError):
-            return {"products": None}, 1
+    first, after = _page(args)
+    if after is None:
+        return {"products": None}, 1
     since = _updated_after(args.get("query"))
     ids = sorted(i for i, p in rt().store.products["shopify"].items()
                  if i > after and (since is None or p["updated_at"] > since))
@@ -257,13 +265,9 @@ def _orders(query, variables, fired):
     """`orders(first:, after:, query:)`, oldest first; the one search filter honoured is `name:#1001`
     (also `name:1001`, quoted or not); other search terms are ignored."""
     args = field_args(query, "orders", variables)
-    first = max(1, min(int(args.get("first") or 10), 250))
-    after = 0
-    if args.get("after"):
-        try:
-            after = int(base64.b64decode(args["after"]).decode().split(":", 1)[1])
-        except (ValueError, IndexError):
-            return {"orders": None}, 2
+    first, after = _page(args)
+    if after is None:
+        return {"orders": None}, 2
     name = _name_filter(args.get("query"))
     orders = rt().store.orders["shopify"]
     ids = sorted(i for i, o in orders.items()

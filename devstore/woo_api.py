@@ -108,10 +108,8 @@ def base() -> str:
     return rt().store.base_url or request.host_url.rstrip("/")
 
 
-@bp.get("/products")
-@guarded
-def list_products():
-    store = rt().store
+def _paging():
+    """(page, per_page) of a listing request, or WooCommerce's 400 answer."""
     try:
         page = int(request.args.get("page", 1))
         per_page = int(request.args.get("per_page", 10))
@@ -119,6 +117,17 @@ def list_products():
         return wc_error("rest_invalid_param", "Invalid parameter(s): page", 400)
     if page < 1 or not 1 <= per_page <= 100:
         return wc_error("rest_invalid_param", "Invalid parameter(s): per_page", 400)
+    return page, per_page
+
+
+@bp.get("/products")
+@guarded
+def list_products():
+    store = rt().store
+    paging = _paging()
+    if not isinstance(paging, tuple):
+        return paging
+    page, per_page = paging
     status = request.args.get("status", "any")
     try:  # the emulated store's zone is UTC, so dates_are_gmt makes no difference here
         since = datetime.fromisoformat(request.args["modified_after"]) if "modified_after" in request.args else None
@@ -234,13 +243,10 @@ def _order_matches(body: dict, term: str) -> bool:
 def list_orders():
     """`GET orders?search=&status=&page=&per_page=`, newest first."""
     store = rt().store
-    try:
-        page = int(request.args.get("page", 1))
-        per_page = int(request.args.get("per_page", 10))
-    except ValueError:
-        return wc_error("rest_invalid_param", "Invalid parameter(s): page", 400)
-    if page < 1 or not 1 <= per_page <= 100:
-        return wc_error("rest_invalid_param", "Invalid parameter(s): per_page", 400)
+    paging = _paging()
+    if not isinstance(paging, tuple):
+        return paging
+    page, per_page = paging
     status, term = request.args.get("status", "any"), request.args.get("search", "").strip()
     with store.lock:
         items = [order_v3(o) for _, o in sorted(store.orders["woocommerce"].items(), reverse=True)

@@ -4,9 +4,10 @@ A description is read into blocks, ``("p", [sentence, ...])`` or ``("ul", [item,
 ``ground_blocks`` can drop single sentences and bullets and keep the rest of the structure. Magento's
 ``&bull;`` lines joined by ``<br />`` become list items; headings, attributes and every tag but
 p/ul/li/strong/em are dropped. The short description and the SEO description are the first sentences of
-the (grounded) prose; the SEO title is the product name. The description target is written as the model
-should answer (``blocks_to_markdown``: paragraphs and ``-`` bullets), because the worker turns model output
-into HTML with ``parse.parse_description``, which strips tags it is given.
+the (grounded) prose, the SEO description led by the product name; the SEO title is the product name. The
+description target is written as the model should answer (``blocks_to_markdown``: paragraphs and ``-``
+bullets), because the worker turns model output into HTML with ``parse.parse_description``, which strips
+tags it is given.
 """
 
 from __future__ import annotations
@@ -155,16 +156,22 @@ def short_target(sentences: list[str]) -> str:
     return parse.cut_words(text, SHORT_MAX)
 
 
-def seo_description_target(sentences: list[str]) -> str:
+def seo_description_target(sentences: list[str], name: str = "") -> str:
     """Whole leading sentences within 160 characters; a first sentence longer than that is cut at a
-    word boundary."""
-    fitted = ""
+    word boundary. With ``name``, the snippet leads with the product's name ("Name: sentence.") unless the
+    first sentence already says it: a search snippet should name what it describes, and a copy that names
+    the product is also the one the worker keeps (``model.copy`` replaces output that does not)."""
+    name = " ".join(name.split())
+    lead = f"{name}:" if name and sentences and name.lower() not in sentences[0].lower() else ""
+    fitted = lead
     for sentence in sentences:
         candidate = f"{fitted} {sentence}".strip()
         if len(candidate) > parse.SEO_DESCRIPTION_MAX:
             break
         fitted = candidate
-    return fitted or (parse.cut_words(sentences[0], parse.SEO_DESCRIPTION_MAX) if sentences else "")
+    if fitted and fitted != lead:
+        return fitted
+    return parse.cut_words(f"{lead} {sentences[0]}".strip(), parse.SEO_DESCRIPTION_MAX) if sentences else ""
 
 
 def seo_title_target(title: str, category: str, with_category: bool) -> str:

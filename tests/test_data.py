@@ -129,8 +129,20 @@ def test_targets_of_each_field():
     assert out["description"].startswith("Ideal for") and "\n- Machine wash/dry." in out["description"]
     assert out["short_description"] == ("Ideal for cold-weather training, the Chaz Hoodie promises superior "
                                         "warmth. Thick material blocks out the wind.")
-    assert out["seo_description"].startswith("Ideal for") and len(out["seo_description"]) <= 160
+    assert out["seo_description"].startswith("Chaz Kangeroo Hoodie: Ideal for")
+    assert len(out["seo_description"]) <= 160
     assert out["seo_title"] in ("Chaz Kangeroo Hoodie", "Chaz Kangeroo Hoodie – Hoodies")
+
+
+def test_seo_description_target_names_the_product_once():
+    sentences = ["A soft tee for easy runs.", "Made of cotton."]
+    assert targets.seo_description_target(sentences, "Radiant Tee") == (
+        "Radiant Tee: A soft tee for easy runs. Made of cotton.")
+    assert targets.seo_description_target(["The Radiant Tee is soft."], "Radiant Tee") == "The Radiant Tee is soft."
+    assert targets.seo_description_target(sentences) == "A soft tee for easy runs. Made of cotton."
+    long = targets.seo_description_target(["word " * 60], "Radiant Tee")
+    assert long.startswith("Radiant Tee: word") and len(long) <= 160
+    assert targets.seo_description_target([], "Radiant Tee") == ""
 
 
 def test_written_examples_are_complete_and_grounded():

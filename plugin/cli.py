@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=1,
                         help="jobs run at once in threads sharing one model; generate jobs are then written "
                              "in one batched model call (default 1)")
+    worker.add_argument("--sweep-every", type=int, default=60, metavar="SECONDS",
+                        help="how often a running worker requeues the jobs of workers that died (default 60)")
 
     store = sub.add_parser("devstore", help="run the local store emulator (Shopify + WooCommerce)")
     _server_args(store, SERVERS["devstore"])
@@ -188,7 +190,8 @@ def _run(args) -> int | None:
         from worker.main import run
 
         queues = tuple(q.strip() for q in args.queues.split(",") if q.strip())
-        return 0 if run(settings, queues, burst=args.burst, concurrency=args.concurrency) else 1
+        return 0 if run(settings, queues, burst=args.burst, concurrency=args.concurrency,
+                       sweep_every=args.sweep_every) else 1
     if args.command == "staff":
         from plugin.panel.staff_cli import staff
 

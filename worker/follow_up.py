@@ -33,6 +33,7 @@ from plugin.drafts import audit, transition
 from plugin.errors import ProductNotFound, StoreAPIError, TransientStoreError
 from plugin.platforms.base import Order, digest, html_to_text
 from plugin.questions_guard import inert
+from worker import held_locks
 from worker.context import Context
 from worker.pipeline import adapter, load_shop, style_for
 
@@ -254,6 +255,7 @@ def publish_follow_up(ctx: Context, draft_id: int, *, actor: str) -> str:
                           blocking_timeout=5)
     if not lock.acquire():
         raise TransientStoreError("another job is writing this order's follow-up")
+    held_locks.remember(lock)
     try:
         loaded = load_shop(ctx, shop_id)
         if loaded is None:

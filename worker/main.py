@@ -17,10 +17,12 @@ draft failed) unless the job had RQ retries left; Copydesk enqueues without `Ret
 get no draft and approved copy would not be published. `requeue_abandoned`, run when `copydesk worker`
 starts, puts such jobs back at the front of their queue at once when their worker is provably dead: its
 registration in Redis is gone, or it ran on this host and its pid no longer exists (a worker on another
-host is left to RQ's timeout). Every job is safe to run twice (worker/tasks.py); the per-draft publish
-lock the dead worker held is released, or the requeued publish would return "another job is publishing"
-and leave the draft approved until the lock expired. A job abandoned MAX_ABANDONED times (one that kills
-its worker, e.g. out of memory) is left to RQ, which fails it with AbandonedJobError.
+host is left to RQ's timeout). Running workers sweep again every `sweep_every` seconds (60 by default,
+between jobs, with RQ's registry clean-up), so a worker that dies beside live ones does not wait for the next
+start. Every job is safe to run twice (worker/tasks.py); the locks the dead worker's job held (the
+per-draft publish lock, a follow-up's per-order lock: `worker.held_locks`) are released, or the requeued
+job would find them taken until they expired. A job abandoned MAX_ABANDONED times (one that kills its
+worker, e.g. out of memory) is left to RQ, which fails it with AbandonedJobError.
 """
 
 from __future__ import annotations
@@ -43,15 +45,33 @@ from rq.worker import Worker
 from plugin import jobs
 from plugin.redis_server import connect
 from plugin.settings import Settings
-from worker import context
+from worker import context, held_locks
 
 log = logging.getLogger(__name__)
 MAX_ABANDONED = 3
 """Times a job is requeued after its worker died; after that RQ fails it (AbandonedJobError)."""
+SWEEP_EVERY = 60
+"""Seconds between a running worker's sweeps for abandoned jobs (`copydesk worker --sweep-every`)."""
 
 
-class ThreadWorker(SimpleWorker):
-    """A SimpleWorker that can live in a thread other than the main one."""
+class SweepingWorker(SimpleWorker):
+    """A SimpleWorker that also requeues dead workers' jobs whenever RQ runs its maintenance (between jobs,
+    and while idle: an idle worker wakes up from its blocking dequeue at least once per sweep interval)."""
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        try:
+            requeue_abandoned(self.connection, [q.name for q in self.queues], starting=False)
+        except redis.RedisError as exc:  # Redis away: RQ's own loop reports and retries the connection
+            log.warning("sweep for abandoned jobs failed: %s", exc)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return max(1, min(self.worker_ttl - 15, int(self.maintenance_interval)))
+
+
+class ThreadWorker(SweepingWorker):
+    """A SweepingWorker that can live in a thread other than the main one."""
 
     death_penalty_class = TimerDeathPenalty
     dequeue_timeout = 5  # seconds a thread blocks for work before checking whether it should stop
@@ -61,37 +81,42 @@ class ThreadWorker(SimpleWorker):
 
 
 def build_worker(settings: Settings, connection: redis.Redis, queues=jobs.QUEUES, *,
-                 worker_class=SimpleWorker, name: str | None = None) -> SimpleWorker:
+                 worker_class=SweepingWorker, name: str | None = None,
+                 sweep_every: int = SWEEP_EVERY) -> SimpleWorker:
     """Initialise this process's context (once) and return a worker over `queues` (in priority order)."""
     try:
         context.get()
     except RuntimeError:
         context.init(context.Context.build(settings, connection))
     return worker_class([jobs.queue(connection, q, settings.job_timeout) for q in queues],
-                        connection=connection, name=name)
+                        connection=connection, name=name, maintenance_interval=sweep_every)
 
 
 def run(settings: Settings, queues=jobs.QUEUES, *, burst: bool = False, preload: bool = True,
-        concurrency: int = 1, max_rows: int = 32) -> bool:
+        concurrency: int = 1, max_rows: int = 32, sweep_every: int = SWEEP_EVERY) -> bool:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if concurrency < 1:
         raise ValueError("concurrency: must be at least 1")
+    if sweep_every < 1:
+        raise ValueError("sweep_every: must be at least 1 second")
     connection = connect(settings.redis_url, settings.instance_path)
     requeue_abandoned(connection, queues)
     if concurrency == 1:
-        worker = build_worker(settings, connection, queues)
+        worker = build_worker(settings, connection, queues, sweep_every=sweep_every)
         if preload and jobs.GENERATE in queues:
             log.info("loading model %s", settings.model)
             context.get().generator()
         return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
-    return run_threads(settings, connection, queues, burst=burst, concurrency=concurrency, max_rows=max_rows)
+    return run_threads(settings, connection, queues, burst=burst, concurrency=concurrency, max_rows=max_rows,
+                       sweep_every=sweep_every)
 
 
 def run_threads(settings: Settings, connection: redis.Redis, queues, *, burst: bool, concurrency: int,
-                max_rows: int = 32, max_wait: float = 0.05) -> bool:
+                max_rows: int = 32, max_wait: float = 0.05, sweep_every: int = SWEEP_EVERY) -> bool:
     """N thread workers in this process, one shared model behind a batcher."""
     base = uuid.uuid4().hex[:12]
-    workers = [build_worker(settings, connection, queues, worker_class=ThreadWorker, name=f"{base}-{i}")
+    workers = [build_worker(settings, connection, queues, worker_class=ThreadWorker, name=f"{base}-{i}",
+                            sweep_every=sweep_every)
                for i in range(concurrency)]
     if jobs.GENERATE in queues:
         log.info("loading model %s (shared by %d job threads)", settings.model, concurrency)
@@ -132,10 +157,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _worker_dead(connection: redis.Redis, name: str, host: str) -> bool:
+def _worker_dead(connection: redis.Redis, name: str, host: str, starting: bool) -> bool:
     """Whether the worker `name` has certainly stopped: its key expired (a live worker keeps it for its job's
-    timeout and more), or it ran on this host under a pid that no longer exists (or is this process's).
-    A killed worker's parent must have reaped it: a zombie's pid still answers."""
+    timeout and more), or it ran on this host under a pid that no longer exists (or, while this process is
+    `starting`, is this process's: a restarted container reuses pids). Later, this process's pid is a sibling
+    thread worker's, alive. A killed worker's parent must have reaped it: a zombie's pid still answers."""
     if not name:  # cannot tell: leave it to RQ
         return False
     hostname, pid = connection.hmget(Worker.redis_worker_namespace_prefix + name, "hostname", "pid")
@@ -143,12 +169,14 @@ def _worker_dead(connection: redis.Redis, name: str, host: str) -> bool:
         return True
     if hostname is None or hostname.decode() != host or not pid:
         return False
-    # Our own pid (a restarted container reuses it) cannot be that worker: this one has not registered yet.
-    return int(pid) == os.getpid() or not _pid_alive(int(pid))
+    if int(pid) == os.getpid():
+        return starting  # before we registered, our pid cannot be a live worker's
+    return not _pid_alive(int(pid))
 
 
-def requeue_abandoned(connection: redis.Redis, queues=jobs.QUEUES) -> list[str]:
-    """Requeue (at the front) the started jobs of `queues` whose worker is dead; their ids."""
+def requeue_abandoned(connection: redis.Redis, queues=jobs.QUEUES, *, starting: bool = True) -> list[str]:
+    """Requeue (at the front) the started jobs of `queues` whose worker is dead; their ids. `starting`: this
+    process runs no job yet (the start-up sweep), rather than a running worker's periodic sweep."""
     host, requeued = socket.gethostname(), []
     for name in queues:
         queue = jobs.queue(connection, name)
@@ -160,7 +188,7 @@ def requeue_abandoned(connection: redis.Redis, queues=jobs.QUEUES) -> list[str]:
             except (ValueError, NoSuchJobError):  # already finished or expired: RQ's cleanup handles it
                 continue
             if job.get_status(refresh=False) != JobStatus.STARTED or not _worker_dead(
-                    connection, execution.worker_name, host):
+                    connection, execution.worker_name, host, starting):
                 continue
             times = int(job.meta.get("abandoned", 0)) + 1
             if times > MAX_ABANDONED:
@@ -171,8 +199,7 @@ def requeue_abandoned(connection: redis.Redis, queues=jobs.QUEUES) -> list[str]:
             with connection.pipeline() as pipe:
                 execution.delete(job, pipe)
                 pipe.execute()
-            if job.func_name == "worker.tasks.publish_draft" and job.args:  # its holder is dead
-                connection.delete(f"{jobs.PREFIX}:publishing:{int(job.args[0])}")
+            held_locks.release_for(connection, job)  # their holder is dead
             Queue(job.origin, connection=connection).enqueue_job(job, at_front=True)
             log.warning("requeued job %s: worker %s died while running it", job_id, execution.worker_name)
             requeued.append(job_id)

@@ -25,6 +25,7 @@ from plugin.drafts import supersede_pending, transition
 from plugin.errors import ProductNotFound, StoreAPIError, TransientStoreError
 from plugin.jobs import PREFIX, own_write_key
 from plugin.platforms.base import COPY_FIELDS, CopyFields, html_to_text, text_digest
+from worker import held_locks
 from worker.context import Context
 from worker.pipeline import adapter, changed_fields, load_shop, remember_product
 
@@ -36,6 +37,7 @@ def publish_draft(ctx: Context, draft_id: int, *, actor: str) -> str:
     lock = ctx.redis.lock(f"{PREFIX}:publishing:{draft_id}", timeout=ctx.settings.job_timeout, blocking=False)
     if not lock.acquire():
         return "another job is publishing this draft"
+    held_locks.remember(lock)
     try:
         with ctx.sessions() as db:
             draft = db.get(Draft, draft_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, jsonify, redirect, request
+from flask import Flask, current_app, jsonify, redirect, request
 from werkzeug.routing import IntegerConverter
 
 from plugin.crypto import Vault
@@ -14,6 +14,22 @@ from plugin.directory import ShopDirectory
 from plugin.redis_server import connect
 from plugin.settings import Settings
 from plugin.state import close_db, get_db, get_redis
+
+HSTS = "max-age=31536000"
+"""A year of https-only for the app's host once a browser has seen it over https. No includeSubDomains: the
+app's host may share a parent domain with sites this app does not own."""
+
+
+def baseline_headers(response):
+    """`after_request` of every response, panel or not: webhook replies, the widget script, customer
+    questions, install flows and error pages. The panel's own headers (CSP with the shop's frame-ancestors,
+    plugin.panel.auth.security_headers) run first and are kept; this only fills what is missing."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if "Cache-Control" not in response.headers:  # answers about shops and customers: never kept by a cache
+        response.headers["Cache-Control"] = "no-store"  # static files set their own (send_file)
+    if current_app.config["COPYDESK"].app_url.startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
 
 
 class AsciiInt(IntegerConverter):
@@ -44,6 +60,7 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     app.extensions["copydesk_directory"] = ShopDirectory(app.extensions["copydesk_sessionmaker"],
                                                          app.extensions["copydesk_vault"])
     app.teardown_appcontext(close_db)
+    app.after_request(baseline_headers)
 
     from plugin import panel, webhooks
 

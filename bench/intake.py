@@ -118,7 +118,7 @@ def _serve(argv: list[str], env: dict, port: int) -> subprocess.Popen:
         try:
             requests.get(f"http://127.0.0.1:{port}/", timeout=1)
             return proc
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading the app
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"server on {port} did not start")

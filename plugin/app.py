@@ -6,14 +6,19 @@ import logging
 
 import redis
 from flask import Flask, current_app, jsonify, redirect, request
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.routing import IntegerConverter
 
 from plugin.crypto import Vault
-from plugin.db import init_db, make_engine, make_sessionmaker
+from plugin.db import init_db, is_transient, make_engine, make_sessionmaker
 from plugin.directory import ShopDirectory
 from plugin.redis_server import connect
 from plugin.settings import Settings
 from plugin.state import close_db, get_db, get_redis
+
+log = logging.getLogger(__name__)
+
 
 HSTS = "max-age=31536000"
 """A year of https-only for the app's host once a browser has seen it over https. No includeSubDomains: the
@@ -77,6 +82,23 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
 
     app.register_blueprint(questions.bp)
     panel.register(app)
+
+    @app.errorhandler(DBAPIError)
+    def _database_unavailable(err: DBAPIError):
+        """PostgreSQL restarting or unreachable, SQLite locked past its busy timeout: 503 with Retry-After, so
+        that a store redelivers and a person presses the button again. The request's transaction is rolled
+        back when its session closes: nothing of it is half-written. Any other database error stays a 500."""
+        if not is_transient(err):
+            raise err
+        log.warning("%s %s: database unavailable: %s", request.method, request.path, type(err.orig).__name__)
+        if request.blueprint == "panel":
+            response = ServiceUnavailable("The database is busy or restarting: nothing was changed. "
+                                          "Try again in a moment.").get_response()
+        else:
+            response = jsonify(error="temporarily unavailable")
+            response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.get("/")
     def home():

@@ -24,7 +24,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 DRAFT_STATUSES = ("pending", "approved", "published", "rejected", "stale", "failed")
@@ -188,6 +188,29 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, json_serializer=_json)
+
+
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether a database error is worth trying again later: the connection was lost (PostgreSQL restarted,
+    the network dropped), the server refused it for now (starting up, shutting down, too many clients), a
+    serialization failure or deadlock, or SQLite's file was locked past its busy timeout. Constraint
+    violations, bad SQL, a missing table and the like are not: they would fail again."""
+    if not isinstance(err, DBAPIError):
+        return False
+    if err.connection_invalidated:
+        return True
+    if not isinstance(err, OperationalError):
+        return False
+    orig = err.orig
+    if type(orig).__module__.startswith("sqlite3"):  # sqlite3 raises OperationalError for much else too
+        code = getattr(orig, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+        return "locked" in str(orig) or "busy" in str(orig)
+    return True  # psycopg2: connection (08), operator intervention (57), resources (53), rollback (40)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -1,6 +1,6 @@
 """RQ job entry points, enqueued by dotted name (`plugin.jobs`). Each is safe to run twice.
 
-Transient store failures are retried by RQ (`worker.retry`); every other error raises into RQ's
+Transient store and database failures are retried by RQ (`worker.retry`); every other error raises into RQ's
 failed registry with its traceback. Nothing here swallows an exception.
 """
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import requests
 
+from bench.intake import run_clients
+
 SHOPIFY_SECRET = "burst-app-secret"
 SHOPIFY_SHOP = "burst-shop.myshopify.com"
 WOO = {"key": "ck_burst", "secret": "cs_burst", "hook_secret": "burst-woo-hook-secret"}
@@ -161,13 +163,7 @@ def send(base_url: str, plan: list[Delivery], connections: int) -> dict:
                 status, reply = 0, type(err).__name__
             answers[i] = (status, reply, time.perf_counter() - start)
 
-    threads = [threading.Thread(target=client) for _ in range(connections)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
+    elapsed = run_clients(client, connections)
     latencies = sorted(a[2] for a in answers)
     groups: Counter = Counter()  # "queued" answers per product a unique delivery named
     unexpected: Counter = Counter()

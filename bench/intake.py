@@ -72,6 +72,17 @@ def _request(i: int, kind: str) -> tuple[bytes, dict]:
     return body, headers
 
 
+def run_clients(client, connections: int) -> float:
+    """Run `client` in `connections` threads at once; the seconds until the last one finished."""
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - started
+
+
 def load(url: str, seconds: float, connections: int) -> dict:
     """Send the mix for `seconds`; deliveries 3k+1 re-send 3k, 3k+2 are forged."""
     latencies: list[float] = []
@@ -98,13 +109,7 @@ def load(url: str, seconds: float, connections: int) -> dict:
                 expected = 401 if kind == "forged" else 200
                 counts[kind if status == expected else "errors"] += 1
 
-    threads = [threading.Thread(target=client) for _ in range(connections)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
+    elapsed = run_clients(client, connections)
     latencies.sort()
     return {"requests": len(latencies), "rps": round(len(latencies) / elapsed, 1),
             "p50_ms": round(1000 * statistics.median(latencies), 2),

@@ -39,7 +39,14 @@ from plugin import jobs
 from plugin.db import AuditEntry, Draft
 from plugin.drafts import claim_key, open_claims
 from tests.conftest import APP_SECRET, CACHE_DIR, SECRET_KEY, SHOP_DOMAIN, SHOP_TOKEN, ThreadServer
-from tests.panel_helpers import csrf, logged_in, make_staff
+from tests.panel_helpers import (  # noqa: F401  (shop: a fixture)
+    audit_entries,
+    csrf,
+    failed_job,
+    logged_in,
+    make_staff,
+    shop,
+)
 from tests.test_faults import start_worker, wait_for
 from tests.test_pipeline import NEW_PRODUCT, drafts, set_shop
 
@@ -340,3 +347,28 @@ def test_a_refused_audit_insert_leaves_no_draft_and_the_retry_writes_both(app, c
     assert trail(app) == {draft.id: ["draft.created", "draft.approved", "draft.published"]}
     assert len(devstore.writes("shopify")) == 1
     assert no_jobs_left(redis_conn, ScheduledJobRegistry, StartedJobRegistry, FailedJobRegistry)
+
+
+def test_a_job_retry_on_a_locked_database_moves_nothing(app, shop, redis_conn, database_url):
+    """The panel's retry writes its audit entry before it moves the job: on a locked database the answer is
+    503 and the job is still in the failed registry, never requeued without its entry."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("holds a SQLite file lock; PostgreSQL has no lock that gives up by itself")
+    job_id = failed_job(redis_conn, shop, "boom")
+    client = logged_in(app)
+    token = csrf(client)
+    lock = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=0)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        answer = client.post(f"/panel/jobs/{job_id}/retry", data={"csrf_token": token})
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    failed = FailedJobRegistry(queue=jobs.queue(redis_conn, jobs.DEFAULT))
+    assert failed.get_job_ids() == [job_id] and jobs.queue(redis_conn, jobs.DEFAULT).count == 0
+    assert audit_entries(app, action="job.retried") == []
+
+    assert client.post(f"/panel/jobs/{job_id}/retry", data={"csrf_token": token}).status_code == 302
+    assert jobs.queue(redis_conn, jobs.DEFAULT).job_ids == [job_id] and failed.get_job_ids() == []
+    assert [e.detail for e in audit_entries(app, action="job.retried")] == [{"job": job_id}]

@@ -154,11 +154,15 @@ def jobs_page():
 
 @bp.post("/jobs/<job_id>/retry")
 def retry_job(job_id: str):
-    if not jobs_view.retry(get_redis(), get_db(), current().shop_id, job_id):
+    db = get_db()
+    # The entry is written first: a locked or lost database answers 503 before the job has moved, and once
+    # this transaction holds its write, the commit after the requeue does not wait on anyone.
+    audit(db, action="job.retried", actor=current().actor, shop_id=current().shop_id, detail={"job": job_id[:100]})
+    db.flush()
+    if not jobs_view.retry(get_redis(), db, current().shop_id, job_id):
+        db.rollback()
         abort(404)
-    audit(get_db(), action="job.retried", actor=current().actor, shop_id=current().shop_id,
-          detail={"job": job_id[:100]})
-    get_db().commit()
+    db.commit()
     return redirect(purl("panel.jobs_page", msg="retried"))
 
 

@@ -147,7 +147,7 @@ def _stop(proc: subprocess.Popen, shutdown=None) -> None:
 
 def _drain(procs: list[subprocess.Popen], conn, sampler: TreeSampler, queued: int, timeout: float) -> dict:
     """Wait for the burst workers to exit (killed after `timeout` s). Each worker's RSS is noted when half the
-    jobs are done; its growth from there to its exact peak (wait4) shows a per-job leak."""
+    jobs are done; its growth from there to its peak (VmHWM) shows a per-job leak."""
     from rq import Queue
 
     from plugin import jobs
@@ -166,17 +166,20 @@ def _drain(procs: list[subprocess.Popen], conn, sampler: TreeSampler, queued: in
                 if proc.returncode is None:
                     proc.kill()
         time.sleep(0.2)
-    peaks = [done[i][1] for i in range(len(procs))]
+    # Each worker's own VmHWM, as last polled (at most one poll interval before it exited). Not wait4's
+    # ru_maxrss: Linux keeps a process's high-water mark across exec, so a child forked from a large parent
+    # (the pytest process, holding models) reports the parent's size.
+    peaks = [sampler.hwm["worker"].get(proc.pid, 0) for proc in procs]
     return {"seconds": time.monotonic() - started, "codes": [done[i][0] for i in range(len(procs))],
             "peaks": peaks, "worker_rss_at_half_mib": [round(h / 1024, 1) for h in half or []],
             "worker_growth_second_half_mib": max(0.0, *((p - h) / 1024 for p, h in zip(peaks, half or peaks,
                                                                                       strict=True)))}
 
 
-def _stop_web(server: subprocess.Popen, exact: dict) -> None:
-    """Stop gunicorn (a graceful stop: its workers finish their requests) and keep its exact peak RSS."""
+def _stop_web(server: subprocess.Popen) -> None:
+    """Stop gunicorn (a graceful stop: its workers finish their requests)."""
     server.terminate()
-    exact["web"] = wait_peak(server, 30)[1]
+    wait_peak(server, 30)
 
 
 def run_burst(deliveries: int = 5000, *, connections: int = 8, workers: int = 2, concurrency: int = 1,
@@ -191,7 +194,6 @@ def run_burst(deliveries: int = 5000, *, connections: int = 8, workers: int = 2,
                                                            app_secret=SHOPIFY_SECRET),
                          woocommerce=WooConfig(consumer_key=WOO["key"], consumer_secret=WOO["secret"],
                                                webhook_secret=WOO["hook_secret"]))
-    exact: dict[str, int] = {}
     with contextlib.ExitStack() as stack:
         if model == "stub":  # bench/stub_llm.py through the worker's openai: backend
             spec, stop_stub = stub_llm.serve()
@@ -211,7 +213,7 @@ def run_burst(deliveries: int = 5000, *, connections: int = 8, workers: int = 2,
         port = _port()
         server = _serve([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
                          "plugin.app:create_app()"], env, port)
-        stack.callback(_stop_web, server, exact)
+        stack.callback(_stop_web, server)
         for _ in range(20):  # both gunicorn workers up and past their first request before "before"
             requests.post(f"http://127.0.0.1:{port}/webhooks/shopify", data=b"{}", timeout=30)
         sampler.watch("web", server.pid)
@@ -230,11 +232,11 @@ def run_burst(deliveries: int = 5000, *, connections: int = 8, workers: int = 2,
             stack.callback(_stop, procs[-1])
             sampler.watch("worker", procs[-1].pid)
         drain = _drain(procs, conn, sampler, intake["jobs_queued"], drain_timeout)
-        exact["worker"] = max(drain.pop("peaks"))
+        drain.pop("peaks")
         leftovers = _leftovers(conn)
         drafts = _drafts(env["DATABASE_URL"])
         worker_log = "".join((base / f"worker-{i}.log").read_text(errors="replace")[-2000:] for i in range(workers))
-    return _figures(plan, load, intake, shops, drafts, leftovers, sampler.figures(exact), drain,
+    return _figures(plan, load, intake, shops, drafts, leftovers, sampler.figures(), drain,
                     worker_log, deliveries=deliveries, connections=connections, workers=workers,
                     concurrency=concurrency, model=model, woo_share=woo_share, series=sampler.series)
 

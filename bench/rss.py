@@ -125,8 +125,9 @@ class TreeSampler(threading.Thread):
         self.join(timeout=10)
 
     def figures(self, exact: dict[str, int] | None = None) -> dict:
-        """Per role, MiB: the largest summed RSS and summed PSS of one poll, the largest single process (VmHWM,
-        or the wait4 peak in `exact` when larger), the sum of every process's own peak, the process count."""
+        """Per role, MiB: the largest summed RSS and summed PSS of one poll, the largest single process (VmHWM;
+        `exact`, e.g. a wait4 peak, only when larger: wait4 reports the forking parent's size for a child that
+        exec'd, so it suits children of a small parent), the sum of every process's own peak, the process count."""
         out = {}
         for role, peaks in self.hwm.items():
             biggest = max([*peaks.values(), (exact or {}).get(role, 0)], default=0)

@@ -163,7 +163,8 @@ class Generator:
         """Complete each chat (list of ``{"role", "content"}``) in one batch; ``temperature`` 0 is
         greedy. ``max_new_tokens`` and ``seed`` may be given per conversation. A row's output
         depends only on its chat, seed and settings (not on the rest of the batch), so the same
-        inputs + seed give the same outputs on the same machine."""
+        inputs + seed give the same outputs on the same machine. ``repetition_penalty`` (CTRL's rule)
+        counts only the tokens a row has generated, never its prompt, whose names are there to copy."""
         if not conversations:
             return []
         limits = _limits(max_new_tokens, len(conversations))
@@ -202,8 +203,9 @@ class Generator:
             texts, return_tensors="pt", padding=True, add_special_tokens=False
         ).to(self.device)
         processors = []
-        if repetition_penalty != 1.0:
-            processors.append(RepetitionPenaltyLogitsProcessor(repetition_penalty))
+        if repetition_penalty != 1.0:  # on generated tokens only, as decode.generate_ids
+            processors.append(RepetitionPenaltyLogitsProcessor(
+                repetition_penalty, prompt_ignore_length=batch["input_ids"].shape[1]))
         if temperature > 0:
             processors.append(row_sampler(seeds, temperature, top_p))
         stopping = [row_limits(limits, batch["input_ids"].shape[1])] if len(set(limits)) > 1 else []

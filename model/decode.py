@@ -14,7 +14,9 @@ has already emitted its end-of-turn token. This loop does less:
 
 A row's tokens depend only on its prompt, seed and settings, as before: positions count the row's
 own tokens (padding and gaps are masked), sampling is ``model.sampling.seeded_scores`` with the row's
-seed and its own step, and the repetition penalty sees only the row's own tokens. Greedy stays
+seed and its own step, and the repetition penalty sees only the tokens the row has generated (not
+its prompt: a penalty on prompt tokens made the model misspell the brand and product names it
+should copy, "PARFIT" for "PARFAIT"). Greedy stays
 greedy (argmax). Float results can still differ in the last bits with the batch's shape (as they did
 with transformers' loop), which may flip a near-tie.
 
@@ -233,15 +235,12 @@ def generate_ids(
             from transformers import RepetitionPenaltyLogitsProcessor
 
             penalty = RepetitionPenaltyLogitsProcessor(float(repetition_penalty))
-            # each row's own tokens only: its left padding repeats its first token (already counted)
-            history, _ = _left_pad(prompts, 0, device)
-            width = history.shape[1]
-            for i, p in enumerate(prompts):
-                history[i, : width - len(p)] = p[0]
+            # the row's own generated tokens only: the prompt's names and facts are there to be copied
+            history = torch.empty((n, 0), dtype=torch.long, device=device)
         step = 0
         while True:
             scores = logits
-            if history is not None:
+            if history is not None and history.shape[1]:
                 scores = penalty(history, scores)
             if temperature > 0:
                 scores = seeded_scores(scores, [seeds[r] for r in rows], step, temperature, top_p)

@@ -107,7 +107,8 @@ class OpenAIGenerator:
         top_p: float = 0.9,
         repetition_penalty: float = 1.0,
     ) -> list[str]:
-        """Complete each chat; same arguments and meaning as ``Generator.generate``."""
+        """Complete each chat; same arguments and meaning as ``Generator.generate``, except that the
+        server applies ``repetition_penalty`` by its own rule (vLLM's counts the prompt's tokens too)."""
         if not conversations:
             return []
         limits = _limits(max_new_tokens, len(conversations))

@@ -113,6 +113,39 @@ def test_each_row_is_what_it_is_alone_and_what_transformers_writes(tiny_generato
     assert batched == old.generate(chats, max_new_tokens=limits, seed=seeds, **kwargs)
 
 
+def test_the_repetition_penalty_leaves_the_prompt_alone(tiny_generator):
+    """Names, brands and attribute values are in the prompt to be copied: the penalty counts only the
+    tokens a row has generated. A prompt holding the token the model wants first still starts with it
+    under a penalty that, counted over the prompt as well, would have pushed it out."""
+    import torch
+    from transformers import RepetitionPenaltyLogitsProcessor
+
+    model, tokenizer = tiny_generator.model, tiny_generator.tokenizer
+    settings = {"stop_ids": [], "pad_id": tokenizer.pad_token_id, "temperature": 0, "top_p": 1.0}
+    base = tokenizer(tokenizer.apply_chat_template(CHATS[1], tokenize=False, add_generation_prompt=True),
+                     add_special_tokens=False)["input_ids"]
+    found = None
+    for position in range(1, len(base) - 1):  # put the wanted token into the prompt, keep it wanted
+        wanted = decode.generate_ids(model, [base], limits=[1], seeds=[0], **settings)[0][0]
+        prompt = base[:position] + [wanted] + base[position + 1:]
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([prompt])).logits[:, -1, :].float()
+        if int(logits.argmax()) != wanted:
+            continue
+        over_prompt = RepetitionPenaltyLogitsProcessor(50.0)(torch.tensor([prompt]), logits.clone())
+        if int(over_prompt.argmax()) != wanted:  # the old rule would not have written it
+            found = prompt, wanted
+            break
+    assert found, "no prompt where the penalty over the prompt changes the first token"
+    prompt, wanted = found
+    out = decode.generate_ids(model, [prompt], limits=[6], seeds=[0], repetition_penalty=50.0, **settings)[0]
+    assert out[0] == wanted
+    assert out.count(wanted) == 1  # ... and from then on the penalty bites on what the row wrote
+    old = dataclasses.replace(tiny_generator, engine="transformers")
+    text = tokenizer.decode(prompt)
+    assert old._generate_transformers([text], [6], [0], 0, 1.0, 50.0) == [tokenizer.decode(out)]
+
+
 def test_rows_leave_the_batch_and_prefixes_are_computed_once(tiny_generator, monkeypatch):
     calls: list[tuple[int, int]] = []
     forward = decode._Model.__call__

@@ -124,8 +124,7 @@ def product_targets(record: dict, *, with_details: str = "half", checker: target
         sentences = targets.prose_sentences(kept)
         out["short_description"] = targets.short_target(sentences)
         out["seo_description"] = targets.seo_description_target(sentences, shown["title"])
-        out["seo_title"] = targets.seo_title_target(shown["title"], shown["category"], _bit(record["id"], "seo"),
-                                                    shown["attributes"])
+        out["seo_title"] = targets.seo_title_target(shown["title"], shown["category"], _bit(record["id"], "seo"))
     return shown, out
 
 

@@ -174,32 +174,9 @@ def seo_description_target(sentences: list[str], name: str = "") -> str:
     return parse.cut_words(f"{lead} {sentences[0]}".strip(), parse.SEO_DESCRIPTION_MAX) if sentences else ""
 
 
-_AUDIENCE = {"men": "Men's", "women": "Women's", "boys": "Boys'", "girls": "Girls'", "kids": "Kids'",
-             "unisex": "Unisex"}
-"""Who a product is for (a gender attribute's value) → how a page title says it."""
-_AUDIENCE_WORDS = re.compile(r"\b(?:men|women|man|woman|mens|womens|ladies|boys?|girls?|kids|unisex)\b", re.I)
-
-
-def audience(attributes: Mapping[str, object], name: str) -> str:
-    """"Men's", "Women's", "Unisex"... from a ``gender`` attribute, or "" when the name already says
-    who the product is for, or the attribute names several audiences but not "Unisex"."""
-    value = next((str(v) for k, v in attributes.items() if str(k).strip().lower() == "gender"), "")
-    values = {v.strip().lower() for v in value.split(",") if v.strip()}
-    if not values or _AUDIENCE_WORDS.search(name):
-        return ""
-    if "unisex" in values:
-        return "Unisex"
-    return _AUDIENCE.get(values.pop(), "") if len(values) == 1 else ""
-
-
-def seo_title_target(title: str, category: str, with_category: bool, attributes: Mapping | None = None) -> str:
-    """The product name, led by who it is for when a gender attribute says so and the name does not
-    ("Women's Radiant Tee": shoppers search that way, and it is a fact the prompt shows), or
-    "Name – Category" when asked for and it fits."""
+def seo_title_target(title: str, category: str, with_category: bool) -> str:
+    """The product name, or "Name – Category" when asked for and it fits."""
     name = " ".join(title.split())
-    qualifier = audience(attributes or {}, name)
-    if qualifier and len(name) + len(qualifier) < SEO_TITLE_TARGET:
-        name = f"{qualifier} {name}"
     if with_category and category and category.lower() not in name.lower():
         combined = f"{name} – {' '.join(category.split())}"
         if len(combined) <= SEO_TITLE_TARGET:

@@ -134,24 +134,6 @@ def test_targets_of_each_field():
     assert out["seo_title"] in ("Chaz Kangeroo Hoodie", "Chaz Kangeroo Hoodie – Hoodies")
 
 
-def test_seo_title_target_says_who_the_product_is_for():
-    record = product("p3", "Chaz Kangeroo Hoodie", HOODIE, category="Hoodies")
-    record["attributes"] = {"Gender": "Men", "Material": "Wool"}
-    _, out = data.product_targets(record, checker=None)
-    assert out["seo_title"] in ("Men's Chaz Kangeroo Hoodie", "Men's Chaz Kangeroo Hoodie – Hoodies")
-    title = targets.seo_title_target
-    assert title("Radiant Tee", "", False, {"gender": "Women"}) == "Women's Radiant Tee"
-    assert title("Fusion Backpack", "", False, {"Gender": "Men, Women, Unisex"}) == "Unisex Fusion Backpack"
-    assert title("Zing Jump Rope", "", False, {"Gender": "Boys"}) == "Boys' Zing Jump Rope"
-    # the name already says it, several audiences without "Unisex", or no gender: the name alone
-    assert title("Parx Men Brown Trousers", "", False, {"gender": "Men"}) == "Parx Men Brown Trousers"
-    assert title("Mango Women's Jeans", "", False, {"gender": "Women"}) == "Mango Women's Jeans"
-    assert title("Radiant Tee", "", False, {"Gender": "Men, Women"}) == "Radiant Tee"
-    assert title("Radiant Tee", "", False, {"Material": "Cotton"}) == "Radiant Tee"
-    long_name = "Word " * 11 + "Tee"  # no room for the qualifier under 60 characters
-    assert title(long_name, "", False, {"gender": "Women"}) == long_name.strip()
-
-
 def test_seo_description_target_names_the_product_once():
     sentences = ["A soft tee for easy runs.", "Made of cotton."]
     assert targets.seo_description_target(sentences, "Radiant Tee") == (

@@ -157,6 +157,28 @@ def test_written_examples_are_complete_and_grounded():
         assert len(record["copy"]["seo_title"]) <= 60 and len(record["copy"]["seo_description"]) <= 160
 
 
+def test_written_copy_mentions_every_key_attribute():
+    """The hand-written targets teach the model to say the brand, the audience and the colour a fashion
+    record gives: each key attribute appears in the copy (the description for those three)."""
+    from model import metrics, parse
+
+    records = data.load_records(data.WRITTEN)
+    apparel = 0
+    for record in records:
+        copy = record["copy"]
+        description = parse.html_text(copy["description"])
+        every = " ".join([description, copy["short_description"], copy["seo_title"], copy["seo_description"]])
+        for value in metrics.key_attributes(record["attributes"]):
+            assert metrics.mentions(every, value), (record["id"], value)
+        keys = {k.lower() for k in record["attributes"]}
+        if {"brand", "gender"} <= keys:
+            apparel += 1
+            for key, value in record["attributes"].items():
+                if key.lower() in ("brand", "gender", "color", "colour"):
+                    assert metrics.mentions(description, value), (record["id"], key)
+    assert apparel >= 60
+
+
 # --- grounding --------------------------------------------------------------------------------
 
 def test_ground_target_drops_invented_claims_and_keeps_structure():

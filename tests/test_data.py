@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import prompts
-from model import data, parse, targets
+from model import data, metrics, parse, targets
 from model.copy import ALL_FIELDS, write_copy
 from model.magento import magento_records
 
@@ -160,8 +160,6 @@ def test_written_examples_are_complete_and_grounded():
 def test_written_copy_mentions_every_key_attribute():
     """The hand-written targets teach the model to say the brand, the audience and the colour a fashion
     record gives: each key attribute appears in the copy (the description for those three)."""
-    from model import metrics, parse
-
     records = data.load_records(data.WRITTEN)
     apparel = 0
     for record in records:
